@@ -1,0 +1,1 @@
+"""pdfline's HTTP side: the FastAPI app, one router per resource."""

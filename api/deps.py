@@ -1,0 +1,24 @@
+"""Dependencies the routers ask for; tests replace them through ``app.state`` or overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from pipeline.context import Context
+
+
+def get_context(request: Request) -> Context:
+    return request.app.state.context  # type: ignore[no-any-return]
+
+
+def get_session(ctx: Annotated[Context, Depends(get_context)]) -> Iterator[Session]:
+    with Session(ctx.engine, expire_on_commit=False) as session:
+        yield session
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
+SessionDep = Annotated[Session, Depends(get_session)]

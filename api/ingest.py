@@ -1,0 +1,90 @@
+"""Turning received files into documents: dedup by content, store the file, queue the parse."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api.errors import APIError
+from api.uploads import ReceivedFile
+from pipeline import lifecycle
+from pipeline.context import Context
+from pipeline.models import Document, Stage, Status
+from pipeline.pdf import looks_like_pdf
+from pipeline.purge import purge_document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ingested:
+    document: Document
+    created: bool
+
+
+def validate(received: ReceivedFile) -> None:
+    if received.size == 0:
+        raise APIError(422, "empty_file", f"{received.filename!r} is empty")
+    if not looks_like_pdf(received.head):
+        raise APIError(415, "not_a_pdf", f"{received.filename!r} is not a PDF (no %PDF- header)")
+
+
+def ingest(ctx: Context, received: ReceivedFile, *, reprocess: bool) -> Ingested:
+    with ctx.session() as session:
+        existing = session.scalar(select(Document).where(Document.sha256 == received.sha256))
+    if existing is not None:
+        if not reprocess:
+            received.path.unlink(missing_ok=True)
+            return Ingested(existing, created=False)
+        return Ingested(_reprocess(ctx, existing, received), created=True)
+
+    document = Document(filename=received.filename, sha256=received.sha256, size_bytes=received.size)
+    target = ctx.upload_path(document.id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(received.path, target)
+    try:
+        with ctx.session() as session:
+            session.add(document)
+    except IntegrityError:
+        # The same bytes were uploaded concurrently and the other request won.
+        target.unlink(missing_ok=True)
+        with ctx.session() as session:
+            winner = session.scalar(select(Document).where(Document.sha256 == received.sha256))
+        if winner is None:
+            raise
+        return Ingested(winner, created=False)
+    _enqueue_or_undo(ctx, document)
+    return Ingested(document, created=True)
+
+
+def _reprocess(ctx: Context, existing: Document, received: ReceivedFile) -> Document:
+    if existing.status in (Status.QUEUED, Status.RUNNING):
+        received.path.unlink(missing_ok=True)
+        raise APIError(409, "already_processing", f"document {existing.id} is {existing.status}; wait or cancel it")
+    os.replace(received.path, ctx.upload_path(existing.id))
+    with ctx.session() as session:
+        document = lifecycle.requeue_from_scratch(session, existing.id)
+    if document is None:
+        raise APIError(409, "already_processing", f"document {existing.id} changed state; try again")
+    _send(ctx, document)
+    return document
+
+
+def _enqueue_or_undo(ctx: Context, document: Document) -> None:
+    try:
+        _send(ctx, document)
+    except APIError:
+        purge_document(ctx, document.id)
+        raise
+
+
+def _send(ctx: Context, document: Document) -> None:
+    try:
+        ctx.send(Stage.PARSE, document.id)
+    except Exception as exc:
+        log.error("could not queue document %s: %s", document.id, exc)
+        raise APIError(503, "queue_unavailable", "the job queue is unreachable; try again shortly") from exc

@@ -1,0 +1,1 @@
+"""pdfline's worker side: settings, models, broker, middleware, stages and embedders."""

@@ -1,0 +1,42 @@
+"""The one place a broker is built, so the API, the worker and tests get the same middleware."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Middleware, Retries, ShutdownNotifications, TimeLimit
+
+from pipeline.context import Context
+from pipeline.middleware import DocumentProgress, transient_retries
+from pipeline.settings import Settings
+from pipeline.stages import declare_stages
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+#: How often the time-limit watchdog looks at running messages (ms).
+TIME_LIMIT_CHECK_MS = 250
+
+
+def base_middleware(settings: Settings) -> list[Middleware]:
+    return [
+        TimeLimit(interval=TIME_LIMIT_CHECK_MS),
+        ShutdownNotifications(),
+        transient_retries(settings),
+    ]
+
+
+def build_broker(settings: Settings, *, stub: bool = False) -> dramatiq.Broker:
+    """A Redis broker (no connection is made until first use), or a StubBroker for unit tests."""
+    middleware = base_middleware(settings)
+    if stub:
+        return StubBroker(middleware=middleware)
+    return RedisBroker(url=settings.redis_url or DEFAULT_REDIS_URL, namespace="pdfline", middleware=middleware)
+
+
+def build_context(settings: Settings, broker: dramatiq.Broker | None = None) -> Context:
+    """Broker, database engine and stage actors, wired together."""
+    ctx = Context(settings=settings, broker=broker or build_broker(settings))
+    ctx.broker.add_middleware(DocumentProgress(ctx), before=Retries)
+    declare_stages(ctx)
+    return ctx

@@ -1,0 +1,48 @@
+"""Everything a process needs to run stages, built once from settings and passed in explicitly.
+
+Tests build their own ``Context`` (a StubBroker, a temporary database) instead of patching globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import dramatiq
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from pipeline.db import create_db_engine
+from pipeline.embedders import Embedder, build_embedder
+from pipeline.models import Stage
+from pipeline.settings import Settings
+
+
+@dataclass
+class Context:
+    settings: Settings
+    broker: dramatiq.Broker
+    engine: Engine = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.engine is None:
+            self.engine = create_db_engine(self.settings)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return build_embedder(self.settings)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on any exception."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def upload_path(self, document_id: str) -> Path:
+        return self.settings.uploads_dir / f"{document_id}.pdf"
+
+    def send(self, stage: Stage, document_id: str) -> None:
+        self.broker.get_actor(stage.value).send(document_id)

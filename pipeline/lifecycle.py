@@ -1,0 +1,155 @@
+"""Every change of a document's state, each written together with the event that announces it.
+
+Each transition is one guarded ``UPDATE ... RETURNING``: it takes the row's write lock first (no
+read-then-write race between a worker and the API), bumps the document's event counter, and the
+event row is inserted in the same transaction. A guard that matches nothing means the document was
+deleted, canceled or finished meanwhile, and the caller stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, func, update
+from sqlmodel import Session
+
+from pipeline.errors import StopProcessing
+from pipeline.models import Chunk, Document, Event, Page, Stage, Status
+from pipeline.models.types import utcnow
+
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+COUNTERS = ("pages_total", "pages_parsed", "chunks_total", "chunks_embedded", "chunks_stored")
+
+
+def transition(
+    session: Session,
+    document_id: str,
+    *,
+    event: str | None,
+    allowed_from: Iterable[Status],
+    extra: dict[str, Any] | None = None,
+    **values: Any,
+) -> Document | None:
+    """Apply ``values`` if the document's status is in ``allowed_from``; log ``event`` with the new state."""
+    now = utcnow()
+    statement = (
+        update(Document)
+        .where(Document.id == document_id, Document.status.in_([s.value for s in allowed_from]))  # type: ignore[attr-defined]
+        .values(updated_at=now, last_event_id=Document.last_event_id + (1 if event else 0), **values)
+        .returning(Document)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    document = session.scalars(statement).one_or_none()
+    if document is not None and event is not None:
+        session.add(
+            Event(
+                document_id=document.id,
+                seq=document.last_event_id,
+                name=event,
+                data=event_data(document, now, extra),
+                at=now,
+            )
+        )
+    return document
+
+
+def event_data(document: Document, at: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    state = document.state()
+    data = {
+        "document_id": document.id,
+        "status": state["status"],
+        "stage": state["stage"],
+        "progress": state["progress"],
+        **{name: state[name] for name in COUNTERS},
+        "attempts": state["attempts"],
+        "error": state["error"],
+        "at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+    if extra:
+        data.update(extra)
+    return data
+
+
+def begin_stage(session: Session, document_id: str, stage: Stage) -> Document | None:
+    return transition(
+        session,
+        document_id,
+        event="stage",
+        allowed_from=ACTIVE,
+        status=Status.RUNNING,
+        stage=stage,
+        started_at=func.coalesce(Document.started_at, utcnow()),
+        error_type=None,
+        error_message=None,
+    )
+
+
+def report_progress(session: Session, document_id: str, **counters: int) -> Document | None:
+    return transition(session, document_id, event="progress", allowed_from=(Status.RUNNING,), **counters)
+
+
+def advance(session: Session, document_id: str, **counters: int) -> Document:
+    """Progress for a running stage; raises ``StopProcessing`` when the document is no longer running."""
+    document = report_progress(session, document_id, **counters)
+    if document is None:
+        raise StopProcessing(document_id)
+    return document
+
+
+def record_retry(session: Session, document_id: str, *, error_type: str, message: str) -> Document | None:
+    return transition(
+        session,
+        document_id,
+        event="retrying",
+        allowed_from=(Status.RUNNING,),
+        extra={"retry_reason": {"type": error_type, "message": message}},
+        attempts=Document.attempts + 1,
+    )
+
+
+def fail(session: Session, document_id: str, *, error_type: str, message: str) -> Document | None:
+    return transition(
+        session,
+        document_id,
+        event="failed",
+        allowed_from=ACTIVE,
+        status=Status.FAILED,
+        error_type=error_type,
+        error_message=message,
+        finished_at=utcnow(),
+    )
+
+
+def complete(session: Session, document_id: str) -> Document | None:
+    return transition(
+        session,
+        document_id,
+        event="completed",
+        allowed_from=(Status.RUNNING,),
+        status=Status.COMPLETED,
+        stage=None,
+        finished_at=utcnow(),
+    )
+
+
+def requeue_from_scratch(session: Session, document_id: str) -> Document | None:
+    """A finished document goes back to ``queued`` with its derived rows and counters cleared."""
+    document = transition(
+        session,
+        document_id,
+        event=None,
+        allowed_from=(Status.COMPLETED, Status.FAILED, Status.CANCELED),
+        status=Status.QUEUED,
+        stage=None,
+        error_type=None,
+        error_message=None,
+        started_at=None,
+        finished_at=None,
+        attempts=0,
+        **dict.fromkeys(COUNTERS, 0),
+    )
+    if document is not None:
+        session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
+        session.execute(delete(Page).where(Page.document_id == document_id))  # type: ignore[arg-type]
+    return document

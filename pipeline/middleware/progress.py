@@ -1,0 +1,57 @@
+"""Writes each stage message's lifecycle onto its document: running, retrying, failed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware, SkipMessage
+
+from pipeline import lifecycle
+from pipeline.context import Context
+from pipeline.errors import describe
+from pipeline.models import Stage
+
+log = logging.getLogger(__name__)
+
+_STAGES = {stage.value: stage for stage in Stage}
+
+
+class DocumentProgress(Middleware):
+    """Must sit before ``Retries`` in the middleware list: after-hooks run in reverse, so by the time
+    ours runs, ``Retries`` has decided whether the message is retried or failed for good."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        stage = _STAGES.get(message.actor_name)
+        if stage is None:
+            return
+        with self.ctx.session() as session:
+            document = lifecycle.begin_stage(session, message.args[0], stage)
+        if document is None:
+            raise SkipMessage(f"document {message.args[0]} is gone or no longer active")
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message[Any],
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        stage = _STAGES.get(message.actor_name)
+        if stage is None or exception is None:
+            return
+        document_id = message.args[0]
+        limit_s = self.ctx.settings.stage_time_limit_ms(stage) / 1000
+        error_type, text = describe(exception, stage.value, limit_s)
+        with self.ctx.session() as session:
+            if message.failed:
+                lifecycle.fail(session, document_id, error_type=error_type, message=text)
+                log.warning("document %s failed in %s: %s: %s", document_id, stage.value, error_type, text)
+            else:
+                lifecycle.record_retry(session, document_id, error_type=error_type, message=text)
+                log.info("document %s: %s will be retried after %s", document_id, stage.value, error_type)

@@ -1,0 +1,102 @@
+"""The one typed settings object, read from ``PDFLINE_*`` (and ``OPENAI_*``) environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The openai SDK waits at most this long between its own retries (``Retry-After`` aside).
+OPENAI_SDK_MAX_RETRY_DELAY_S = 8.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PDFLINE_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = Field(default=None, description="Defaults to a SQLite file in data_dir.")
+    redis_url: str | None = Field(default=None, description="Unset: `pdfline up` starts a local Redis.")
+    queue_name: str = "pdfline"
+
+    max_upload_mb: float = Field(default=100.0, gt=0)
+    max_files_per_upload: int = Field(default=20, ge=1)
+
+    embedding_provider: Literal["openai", "hashing"] | None = Field(
+        default=None, description="Unset: openai when OPENAI_API_KEY or OPENAI_BASE_URL is set, else hashing."
+    )
+    embedding_model: str | None = None
+    embedding_dimensions: int | None = Field(default=None, ge=1, le=16000)
+    embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    embedding_timeout_s: float = Field(default=30.0, gt=0)
+    embedding_max_retries: int = Field(default=2, ge=0, le=10)
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "PDFLINE_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "PDFLINE_OPENAI_BASE_URL")
+    )
+
+    chunk_size: int = Field(default=200, ge=8, description="Tokens (whitespace-separated words) per chunk.")
+    chunk_overlap: int = Field(default=40, ge=0)
+
+    parse_time_limit_s: float = Field(default=600.0, gt=0)
+    embed_time_limit_s: float = Field(default=900.0, gt=0)
+    store_time_limit_s: float = Field(default=300.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=50)
+    retry_min_backoff_s: float = Field(default=2.0, gt=0)
+    retry_max_backoff_s: float = Field(default=120.0, gt=0)
+
+    progress_interval_s: float = Field(default=0.1, ge=0)
+    heartbeat_s: float = Field(default=5.0, gt=0)
+    stalled_after_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("PDFLINE_CHUNK_OVERLAP must be smaller than PDFLINE_CHUNK_SIZE")
+        if self.retry_min_backoff_s > self.retry_max_backoff_s:
+            raise ValueError("PDFLINE_RETRY_MIN_BACKOFF_S must not exceed PDFLINE_RETRY_MAX_BACKOFF_S")
+        if self.resolved_embedding_provider == "openai":
+            worst_call = self.embedding_timeout_s * (self.embedding_max_retries + 1) + (
+                OPENAI_SDK_MAX_RETRY_DELAY_S * self.embedding_max_retries
+            )
+            if self.embed_time_limit_s <= worst_call:
+                raise ValueError(
+                    f"PDFLINE_EMBED_TIME_LIMIT_S ({self.embed_time_limit_s:g}) must exceed the embedding "
+                    f"client's worst case of {worst_call:g}s (timeout x attempts + backoff), "
+                    "so the client gives up before the stage is interrupted"
+                )
+        return self
+
+    @property
+    def resolved_embedding_provider(self) -> Literal["openai", "hashing"]:
+        if self.embedding_provider is not None:
+            return self.embedding_provider
+        return "openai" if (self.openai_api_key or self.openai_base_url) else "hashing"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'pdfline.db').resolve()}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def incoming_dir(self) -> Path:
+        """Half-written uploads live here until they are validated and moved into ``uploads_dir``."""
+        return self.data_dir / "incoming"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def stage_time_limit_ms(self, stage: str) -> int:
+        seconds = {
+            "parse": self.parse_time_limit_s,
+            "embed": self.embed_time_limit_s,
+            "store": self.store_time_limit_s,
+        }[stage]
+        return int(seconds * 1000)

@@ -1,0 +1,88 @@
+"""embed: vectors for every chunk text not yet in the embedding cache, in batches.
+
+Vectors go to the ``embeddings`` table keyed by (model, dimensions, text hash) and never travel in
+messages; a retried or redelivered message only embeds what is still missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from pipeline import lifecycle
+from pipeline.context import Context
+from pipeline.embedders import Embedder
+from pipeline.models import CachedEmbedding, Chunk, Stage
+from pipeline.stages.pacing import Pacer
+
+#: Keeps ``IN (...)`` lists well under every database's parameter limit.
+LOOKUP_BATCH = 500
+
+
+def run_embed(ctx: Context, document_id: str) -> None:
+    embedder = ctx.embedder
+    with ctx.session() as session:
+        hashes_and_texts = session.execute(
+            select(Chunk.text_sha256, Chunk.text).where(Chunk.document_id == document_id).order_by(Chunk.index)  # type: ignore[arg-type]
+        ).all()
+        cached = cached_hashes(session, embedder, [row[0] for row in hashes_and_texts])
+    chunk_hashes = [row[0] for row in hashes_and_texts]
+    missing = {h: t for h, t in hashes_and_texts if h not in cached}
+
+    def embedded_count() -> int:
+        return sum(1 for h in chunk_hashes if h in cached)
+
+    with ctx.session() as session:
+        lifecycle.advance(session, document_id, chunks_embedded=embedded_count())
+
+    pacer = Pacer(ctx.settings.progress_interval_s)
+    pending: list[dict[str, object]] = []
+    items = list(missing.items())
+    batch_size = ctx.settings.embedding_batch_size
+    for start in range(0, len(items), batch_size):
+        batch = items[start : start + batch_size]
+        vectors = embedder.embed([text for _, text in batch])
+        for (text_hash, _), vector in zip(batch, vectors, strict=True):
+            pending.append(_cache_row(embedder, text_hash, vector))
+        if start + batch_size >= len(items) or pacer.due():
+            with ctx.session() as session:
+                save_vectors(session, pending)
+                cached.update(str(row["text_sha256"]) for row in pending)
+                lifecycle.advance(session, document_id, chunks_embedded=embedded_count())
+            pending = []
+    ctx.send(Stage.STORE, document_id)
+
+
+def cached_hashes(session: Session, embedder: Embedder, hashes: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    unique = sorted(set(hashes))
+    for start in range(0, len(unique), LOOKUP_BATCH):
+        query = select(CachedEmbedding.text_sha256).where(
+            CachedEmbedding.model == embedder.model,
+            CachedEmbedding.text_sha256.in_(unique[start : start + LOOKUP_BATCH]),  # type: ignore[attr-defined]
+        )
+        if embedder.dimensions:
+            query = query.where(CachedEmbedding.dimensions == embedder.dimensions)
+        found.update(session.scalars(query))
+    return found
+
+
+def save_vectors(session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert, ignoring rows already there: two documents may embed the same text at once."""
+    if not rows:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(CachedEmbedding).on_conflict_do_nothing(), rows)
+
+
+def _cache_row(embedder: Embedder, text_hash: str, vector: list[float]) -> dict[str, object]:
+    return {
+        "model": embedder.model,
+        "dimensions": embedder.dimensions or len(vector),
+        "text_sha256": text_hash,
+        "vector": vector,
+    }

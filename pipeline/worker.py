@@ -1,0 +1,20 @@
+"""The worker entry point: ``dramatiq pipeline.worker`` (and ``periodiq pipeline.worker``).
+
+Dramatiq imports this module in each worker process and uses the global broker set here.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+from pipeline.broker import build_context
+from pipeline.db import init_schema
+from pipeline.logs import configure_logging
+from pipeline.settings import Settings
+
+settings = Settings()
+configure_logging()
+context = build_context(settings)
+init_schema(context.engine)
+broker = context.broker
+dramatiq.set_broker(broker)
