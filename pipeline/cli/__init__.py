@@ -1,0 +1,52 @@
+"""The ``pdfline`` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pdfline", description="PDFs in, searchable embeddings out.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run Redis (if not configured), the worker and the API locally")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes")
+    up.add_argument("--threads", type=int, default=4, help="threads per worker process")
+
+    upload = commands.add_parser("upload", help="upload PDFs and wait for each to finish")
+    upload.add_argument("files", nargs="+", type=Path)
+    upload.add_argument("--api", default=os.environ.get("PDFLINE_API_URL", "http://127.0.0.1:8000"))
+    upload.add_argument("--reprocess", action="store_true", help="process again even if already stored")
+    upload.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for completion")
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="create or migrate the schema")
+
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        from pipeline.cli.up import run_up
+
+        return run_up(args.host, args.port, args.processes, args.threads)
+    if args.command == "upload":
+        from pipeline.cli.upload import run_upload
+
+        return run_upload(args.api.rstrip("/"), args.files, reprocess=args.reprocess, timeout_s=args.timeout)
+    if args.command == "db":
+        from pipeline.db import create_db_engine, init_schema
+        from pipeline.settings import Settings
+
+        init_schema(create_db_engine(Settings()))
+        print("schema is up to date")
+        return 0
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

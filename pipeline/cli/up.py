@@ -1,0 +1,66 @@
+"""``pdfline up``: Redis (unless configured), the worker and the API, on embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from pipeline.cli.local_redis import LocalRedis
+from pipeline.cli.supervisor import Supervisor
+from pipeline.db import create_db_engine, init_schema
+from pipeline.settings import Settings
+
+
+def run_up(host: str, port: int, processes: int, threads: int) -> int:
+    console = Console(stderr=True)
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_db_engine(settings)
+    init_schema(engine)
+    engine.dispose()
+
+    env = dict(os.environ)
+    env["PDFLINE_DATA_DIR"] = str(settings.data_dir.resolve())
+    redis: LocalRedis | None = None
+    if settings.redis_url is None:
+        redis = LocalRedis(Path(settings.data_dir) / "redis").start()
+        env["PDFLINE_REDIS_URL"] = redis.url
+
+    supervisor = Supervisor()
+    supervisor.install_signal_handlers()
+    try:
+        supervisor.start(
+            "worker",
+            [sys.executable, "-m", "dramatiq", "pipeline.worker", "--processes", str(processes),
+             "--threads", str(threads)],
+            env,
+        )  # fmt: skip
+        supervisor.start(
+            "api", [sys.executable, "-m", "uvicorn", "api.main:app", "--host", host, "--port", str(port)], env
+        )
+        console.print(f"[bold green]pdfline is up[/] — API http://{host}:{port}  (Ctrl-C stops everything)")
+        console.print(f"  data      {settings.data_dir.resolve()}")
+        console.print(f"  database  {_redact(settings.resolved_database_url)}")
+        console.print(f"  redis     {env['PDFLINE_REDIS_URL']}{' (local, started by pdfline)' if redis else ''}")
+        console.print(f"  worker    {processes} process(es) x {threads} thread(s)")
+        console.print(f"  embedder  {settings.resolved_embedding_provider}")
+        exited = supervisor.wait()
+        if exited is not None:
+            console.print(f"[bold red]{exited.name} exited with {exited.process.returncode}; stopping[/]")
+            return 1
+        console.print("stopping…")
+        return 0
+    finally:
+        supervisor.stop_all()
+        if redis is not None:
+            redis.stop()
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
