@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from api.main import create_app
+from pipeline.cli.local_redis import LocalRedis
+from pipeline.models import Event
+from tests.support.processes import WorkerProcess
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+TERMINAL = {"completed", "failed", "canceled"}
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedis]:
+    server = LocalRedis(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+class Stack:
+    """A real worker process and the API (in-process) sharing one Redis and one SQLite file."""
+
+    def __init__(self, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tmp_path = tmp_path
+        self.monkeypatch = monkeypatch
+        self.env = {
+            "PDFLINE_DATA_DIR": str(tmp_path / "data"),
+            "PDFLINE_REDIS_URL": redis_url,
+            "PDFLINE_RETRY_MIN_BACKOFF_S": "0.1",
+            "PDFLINE_RETRY_MAX_BACKOFF_S": "0.5",
+            "PDFLINE_LOG_LEVEL": "INFO",
+        }
+        self.worker: WorkerProcess | None = None
+        self._client: TestClient | None = None
+
+    def start(self, **overrides: str) -> Stack:
+        self.env.update(overrides)
+        for name, value in self.env.items():
+            self.monkeypatch.setenv(name, value)
+        self.worker = WorkerProcess({**os.environ, **self.env}, self.tmp_path / "worker.log").start()
+        self._client = TestClient(create_app())
+        self._client.__enter__()
+        return self
+
+    @property
+    def client(self) -> TestClient:
+        assert self._client is not None, "call start() first"
+        return self._client
+
+    def upload(self, path: Path, **params: Any) -> Any:
+        with path.open("rb") as handle:
+            return self.client.post("/documents", params=params, files={"file": (path.name, handle)})
+
+    def wait_for(self, document_id: str, statuses: set[str] = TERMINAL, timeout: float = 60) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            document = self.client.get(f"/documents/{document_id}").json()
+            return document if document["status"] in statuses else None
+
+        return wait_until(probe, timeout=timeout, what=f"document {document_id} to reach {sorted(statuses)}")
+
+    def chunks(self, document_id: str, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            query = {"limit": 500, **params, **({"cursor": cursor} if cursor else {})}
+            page = self.client.get(f"/documents/{document_id}/chunks", params=query).json()
+            items.extend(page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return items
+
+    def events(self, document_id: str) -> list[Event]:
+        engine = self.client.app.state.context.engine  # type: ignore[attr-defined]
+        with Session(engine) as session:
+            return list(session.scalars(select(Event).where(Event.document_id == document_id).order_by(Event.seq)))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.__exit__(None, None, None)
+        if self.worker is not None:
+            self.worker.stop()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, redis_server: LocalRedis, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    created = Stack(tmp_path, redis_server.url, monkeypatch)
+    yield created
+    created.close()

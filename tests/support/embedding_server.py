@@ -1,0 +1,100 @@
+"""An OpenAI-compatible embeddings server on 127.0.0.1 whose failures the test scripts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from pipeline.embedders.hashing import HashingEmbedder
+
+
+@dataclass
+class Scripted:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Received:
+    at: float
+    body: dict[str, Any]
+    status: int = 200
+
+
+class FakeEmbeddingServer:
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.script: deque[Scripted] = deque()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def start(self) -> FakeEmbeddingServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, count: int, status: int = 500, headers: dict[str, str] | None = None) -> None:
+        with self._lock:
+            self.script.extend(Scripted(status, headers or {}) for _ in range(count))
+
+    def _next(self) -> Scripted | None:
+        with self._lock:
+            return self.script.popleft() if self.script else None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                record = Received(at=time.monotonic(), body=body)
+                server.requests.append(record)
+                scripted = server._next()
+                if self.path != "/v1/embeddings":
+                    record.status = 404
+                    return self._reply(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+                if scripted is not None:
+                    record.status = scripted.status
+                    error = {"error": {"message": f"scripted {scripted.status}", "type": "server_error"}}
+                    return self._reply(scripted.status, error, scripted.headers)
+                if body.get("encoding_format") != "float":
+                    record.status = 400
+                    return self._reply(400, {"error": {"message": "only float", "type": "invalid_request_error"}})
+                embedder = HashingEmbedder(body.get("dimensions") or 64)
+                inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                data = [
+                    {"object": "embedding", "index": i, "embedding": vector}
+                    for i, vector in enumerate(embedder.embed(inputs))
+                ]
+                usage = {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}
+                return self._reply(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
+
+            def _reply(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(raw)
+
+        return Handler

@@ -1,0 +1,66 @@
+"""Real worker processes for integration tests, always stopped by pid (and process group)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.waiting import wait_until
+
+
+class WorkerProcess:
+    """``dramatiq pipeline.worker``, exactly as users run it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, processes: int = 1, threads: int = 2) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.processes = processes
+        self.threads = threads
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dramatiq", "pipeline.worker",
+             "--processes", str(self.processes), "--threads", str(self.threads)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        wait_until(
+            lambda: self._ready_count() >= self.processes or self._exited(),
+            timeout=timeout,
+            what="the dramatiq worker to boot",
+        )
+        assert self.alive, f"worker exited at boot:\n{self.log()}"
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, grace: float = 20) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(grace)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def _ready_count(self) -> int:
+        return self.log().count("is ready for action")
+
+    def _exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
