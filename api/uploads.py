@@ -169,4 +169,4 @@ class _PartState:
 def _too_large(max_file_bytes: int, filename: str | None = None) -> APIError:
     limit = max_file_bytes / (1024 * 1024)
     what = f"{filename!r} is" if filename else "the upload is"
-    return APIError(413, "too_large", f"{what} larger than the limit of {limit:g} MiB")
+    return APIError(413, "too_large", f"{what} larger than the limit of {limit:.3g} MiB")

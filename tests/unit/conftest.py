@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from pipeline.broker import build_broker, build_context
+from pipeline.context import Context
+from pipeline.db import init_schema
+from pipeline.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", progress_interval_s=0)
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[Context]:
+    """A context on dramatiq's StubBroker and a fresh SQLite file: unit tests only."""
+    context = build_context(settings, broker=build_broker(settings, stub=True))
+    init_schema(context.engine)
+    yield context
+    context.broker.close()
+    context.engine.dispose()
+
+
+@pytest.fixture
+def client(ctx: Context) -> Iterator[TestClient]:
+    with TestClient(create_app(context=ctx)) as test_client:
+        yield test_client

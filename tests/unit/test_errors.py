@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from dramatiq.middleware import TimeLimitExceeded
+from sqlalchemy.exc import OperationalError
+
+from pipeline.errors import CorruptPdf, EmbeddingUnavailable, NoText, describe, is_transient
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        EmbeddingUnavailable("503"),
+        OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked")),
+        ConnectionResetError(),
+        TimeoutError(),
+    ],
+)
+def test_transient(exc: BaseException) -> None:
+    assert is_transient(exc)
+
+
+@pytest.mark.parametrize("exc", [CorruptPdf("x"), NoText("x"), TimeLimitExceeded(), KeyError("bug"), ValueError()])
+def test_not_transient(exc: BaseException) -> None:
+    assert not is_transient(exc)
+
+
+def test_descriptions_carry_stable_types() -> None:
+    assert describe(TimeLimitExceeded(), "parse", 2.5) == (
+        "time_limit",
+        "the parse stage ran longer than its limit of 2.5s",
+    )
+    assert describe(NoText("scan"), "parse", 1) == ("no_text", "scan")
+    assert describe(KeyError("page"), "store", 1)[0] == "internal_error"
+    locked = OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
+    assert describe(locked, "store", 1)[0] == "database_unavailable"
