@@ -1,0 +1,115 @@
+"""The stage chain in-process on dramatiq's StubBroker: idempotency and quiet stops."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dramatiq import Worker
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from pipeline import lifecycle
+from pipeline.context import Context
+from pipeline.errors import StopProcessing
+from pipeline.models import CachedEmbedding, Chunk, Document, Event, Page, Stage, Status
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture
+def worker(ctx: Context) -> Iterator[Worker]:
+    running = Worker(ctx.broker, worker_timeout=50, worker_threads=1)
+    running.start()
+    yield running
+    running.stop()
+
+
+def add_document(ctx: Context, fixture: str) -> str:
+    document = Document(filename=fixture, sha256=fixture, size_bytes=1)
+    ctx.upload_path(document.id).parent.mkdir(parents=True, exist_ok=True)
+    ctx.upload_path(document.id).write_bytes((FIXTURES / fixture).read_bytes())
+    with ctx.session() as session:
+        session.add(document)
+    return document.id
+
+
+def run(ctx: Context, stage: Stage, document_id: str) -> None:
+    ctx.send(stage, document_id)
+    ctx.broker.join(ctx.settings.queue_name, fail_fast=True)  # type: ignore[attr-defined]
+
+
+def rows(ctx: Context, document_id: str) -> dict[str, Any]:
+    with Session(ctx.engine) as session:
+        chunks = session.scalars(select(Chunk).where(Chunk.document_id == document_id).order_by(Chunk.index))
+        return {
+            "chunks": [c.model_dump() for c in chunks],
+            "pages": [p.model_dump() for p in session.scalars(select(Page).where(Page.document_id == document_id))],
+            "cache": len(list(session.scalars(select(CachedEmbedding)))),
+            "document": session.get(Document, document_id),
+        }
+
+
+def set_running(ctx: Context, document_id: str) -> None:
+    with ctx.session() as session:
+        session.execute(update(Document).where(Document.id == document_id).values(status=Status.RUNNING))
+
+
+def test_chain_completes_and_redelivered_messages_leave_the_same_rows(ctx: Context, worker: Worker) -> None:
+    document_id = add_document(ctx, "thirty_pages.pdf")
+    run(ctx, Stage.PARSE, document_id)
+    before = rows(ctx, document_id)
+    assert before["document"].status == Status.COMPLETED
+    assert len(before["pages"]) == 30
+    assert before["chunks"]
+    assert all(c["embedding"] is not None for c in before["chunks"])
+
+    for stage in (Stage.STORE, Stage.EMBED, Stage.PARSE):
+        set_running(ctx, document_id)
+        run(ctx, stage, document_id)
+        after = rows(ctx, document_id)
+        assert after["document"].status == Status.COMPLETED, stage
+        assert after["chunks"] == before["chunks"], stage
+        assert after["pages"] == before["pages"], stage
+        assert after["cache"] == before["cache"], stage
+
+
+def test_a_message_for_a_finished_or_deleted_document_is_skipped(ctx: Context, worker: Worker) -> None:
+    document_id = add_document(ctx, "plain.pdf")
+    run(ctx, Stage.PARSE, document_id)
+    with Session(ctx.engine) as session:
+        events_before = len(list(session.scalars(select(Event).where(Event.document_id == document_id))))
+    run(ctx, Stage.PARSE, document_id)
+    run(ctx, Stage.PARSE, "no-such-document")
+    with Session(ctx.engine) as session:
+        events_after = len(list(session.scalars(select(Event).where(Event.document_id == document_id))))
+    assert events_after == events_before
+
+
+def test_progress_on_a_deleted_document_stops_the_stage(ctx: Context) -> None:
+    document_id = add_document(ctx, "plain.pdf")
+    set_running(ctx, document_id)
+    with ctx.session() as session:
+        lifecycle.advance(session, document_id, pages_parsed=1)
+    with ctx.session() as session:
+        session.delete(session.get(Document, document_id))
+    with pytest.raises(StopProcessing), ctx.session() as session:
+        lifecycle.advance(session, document_id, pages_parsed=2)
+
+
+def test_events_number_from_one_and_carry_the_counters(ctx: Context, worker: Worker) -> None:
+    document_id = add_document(ctx, "multipage.pdf")
+    run(ctx, Stage.PARSE, document_id)
+    with Session(ctx.engine) as session:
+        events = list(session.scalars(select(Event).where(Event.document_id == document_id).order_by(Event.seq)))
+        document = session.get(Document, document_id)
+    assert document is not None
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].seq == document.last_event_id
+    assert [e.data["stage"] for e in events if e.name == "stage"] == ["parse", "embed", "store"]
+    assert events[-1].name == "completed"
+    progress = [e.data["progress"] for e in events]
+    assert progress == sorted(progress)
+    for event in events:
+        assert {"document_id", "status", "stage", "progress", "pages_parsed", "chunks_stored", "at"} <= set(event.data)
+        assert event.data["at"].endswith("Z")
