@@ -8,6 +8,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, Retries, ShutdownNotifications, TimeLimit
 
 from pipeline.context import Context
+from pipeline.db import create_db_engine
 from pipeline.middleware import DocumentProgress, transient_retries
 from pipeline.settings import Settings
 from pipeline.stages import declare_stages
@@ -36,7 +37,7 @@ def build_broker(settings: Settings, *, stub: bool = False) -> dramatiq.Broker:
 
 def build_context(settings: Settings, broker: dramatiq.Broker | None = None) -> Context:
     """Broker, database engine and stage actors, wired together."""
-    ctx = Context(settings=settings, broker=broker or build_broker(settings))
+    ctx = Context(settings=settings, broker=broker or build_broker(settings), engine=create_db_engine(settings))
     ctx.broker.add_middleware(DocumentProgress(ctx), before=Retries)
     declare_stages(ctx)
     return ctx

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -15,7 +15,6 @@ import dramatiq
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from pipeline.db import create_db_engine
 from pipeline.embedders import Embedder, build_embedder
 from pipeline.models import Stage
 from pipeline.settings import Settings
@@ -25,11 +24,7 @@ from pipeline.settings import Settings
 class Context:
     settings: Settings
     broker: dramatiq.Broker
-    engine: Engine = field(default=None)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.engine is None:
-            self.engine = create_db_engine(self.settings)
+    engine: Engine
 
     @cached_property
     def embedder(self) -> Embedder:

@@ -39,6 +39,12 @@ class NoText(PermanentError):
     type = "no_text"
 
 
+class StageTimeLimit(PermanentError):
+    """Raised by a stage itself at a page or batch boundary, where stopping is safe."""
+
+    type = "time_limit"
+
+
 class EmbeddingRejected(PermanentError):
     """The provider refused the request itself (bad key, unknown model): waiting will not fix it."""
 

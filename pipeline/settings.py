@@ -93,10 +93,16 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
-    def stage_time_limit_ms(self, stage: str) -> int:
-        seconds = {
+    def stage_time_limit_s(self, stage: str) -> float:
+        return {
             "parse": self.parse_time_limit_s,
             "embed": self.embed_time_limit_s,
             "store": self.store_time_limit_s,
         }[stage]
-        return int(seconds * 1000)
+
+    def stage_hard_time_limit_ms(self, stage: str) -> int:
+        """When dramatiq's TimeLimit interrupts the thread: the backstop for code that never reaches a
+        checkpoint (a page that hangs pypdf). Stages stop themselves at the plain limit first, at a
+        boundary, because an asynchronous exception can land inside a database transaction."""
+        limit = self.stage_time_limit_s(stage)
+        return int((limit + min(max(2.0, limit * 0.1), 60.0)) * 1000)

@@ -16,5 +16,6 @@ settings = Settings()
 configure_logging()
 context = build_context(settings)
 init_schema(context.engine)
+context.embedder  # noqa: B018  (built now so the log says at boot which embedder runs)
 broker = context.broker
 dramatiq.set_broker(broker)

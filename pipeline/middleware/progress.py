@@ -46,7 +46,7 @@ class DocumentProgress(Middleware):
         if stage is None or exception is None:
             return
         document_id = message.args[0]
-        limit_s = self.ctx.settings.stage_time_limit_ms(stage) / 1000
+        limit_s = self.ctx.settings.stage_hard_time_limit_ms(stage) / 1000
         error_type, text = describe(exception, stage.value, limit_s)
         with self.ctx.session() as session:
             if message.failed:

@@ -11,12 +11,15 @@ from pipeline.context import Context
 from pipeline.errors import PermanentError, StopProcessing
 from pipeline.models import Stage
 from pipeline.stages.embed import run_embed
+from pipeline.stages.pacing import Deadline
 from pipeline.stages.parse import run_parse
 from pipeline.stages.store import run_store
 
 log = logging.getLogger(__name__)
 
-RUNNERS: dict[Stage, Callable[[Context, str], None]] = {
+Runner = Callable[[Context, str, Deadline], None]
+
+RUNNERS: dict[Stage, Runner] = {
     Stage.PARSE: run_parse,
     Stage.EMBED: run_embed,
     Stage.STORE: run_store,
@@ -32,16 +35,17 @@ def declare_stages(ctx: Context) -> dict[Stage, dramatiq.Actor]:  # type: ignore
             broker=ctx.broker,
             actor_name=stage.value,
             queue_name=settings.queue_name,
-            time_limit=settings.stage_time_limit_ms(stage),
+            time_limit=settings.stage_hard_time_limit_ms(stage),
             throws=(PermanentError,),
         )
     return actors
 
 
-def _bind(ctx: Context, stage: Stage, runner: Callable[[Context, str], None]) -> Callable[[str], None]:
+def _bind(ctx: Context, stage: Stage, runner: Runner) -> Callable[[str], None]:
     def stage_actor(document_id: str) -> None:
+        deadline = Deadline(stage.value, ctx.settings.stage_time_limit_s(stage))
         try:
-            runner(ctx, document_id)
+            runner(ctx, document_id, deadline)
         except StopProcessing:
             log.info("document %s is no longer running; %s stopped", document_id, stage.value)
 

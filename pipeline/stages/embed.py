@@ -17,13 +17,13 @@ from pipeline import lifecycle
 from pipeline.context import Context
 from pipeline.embedders import Embedder
 from pipeline.models import CachedEmbedding, Chunk, Stage
-from pipeline.stages.pacing import Pacer
+from pipeline.stages.pacing import Deadline, Pacer
 
 #: Keeps ``IN (...)`` lists well under every database's parameter limit.
 LOOKUP_BATCH = 500
 
 
-def run_embed(ctx: Context, document_id: str) -> None:
+def run_embed(ctx: Context, document_id: str, deadline: Deadline) -> None:
     embedder = ctx.embedder
     with ctx.session() as session:
         hashes_and_texts = session.execute(
@@ -44,6 +44,7 @@ def run_embed(ctx: Context, document_id: str) -> None:
     items = list(missing.items())
     batch_size = ctx.settings.embedding_batch_size
     for start in range(0, len(items), batch_size):
+        deadline.check()
         batch = items[start : start + batch_size]
         vectors = embedder.embed([text for _, text in batch])
         for (text_hash, _), vector in zip(batch, vectors, strict=True):

@@ -14,10 +14,10 @@ from pipeline.context import Context
 from pipeline.errors import CorruptPdf, NoText
 from pipeline.models import Chunk, Page, Stage
 from pipeline.pdf import extract_page_text, open_pdf, page_count
-from pipeline.stages.pacing import Pacer
+from pipeline.stages.pacing import Deadline, Pacer
 
 
-def run_parse(ctx: Context, document_id: str) -> None:
+def run_parse(ctx: Context, document_id: str, deadline: Deadline) -> None:
     path = ctx.upload_path(document_id)
     if not path.exists():
         raise CorruptPdf("the uploaded file is no longer on disk")
@@ -37,6 +37,7 @@ def run_parse(ctx: Context, document_id: str) -> None:
     for index in range(total):
         if index + 1 in done:
             continue
+        deadline.check()
         text = extract_page_text(reader, index)
         if text is None:
             unreadable += 1

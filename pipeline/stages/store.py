@@ -12,17 +12,18 @@ from sqlmodel import Session
 from pipeline import lifecycle
 from pipeline.context import Context
 from pipeline.models import CachedEmbedding, Chunk, Stage
-from pipeline.stages.pacing import Pacer
+from pipeline.stages.pacing import Deadline, Pacer
 
 #: Chunks updated per transaction.
 STORE_BATCH = 500
 
 
-def run_store(ctx: Context, document_id: str) -> None:
+def run_store(ctx: Context, document_id: str, deadline: Deadline) -> None:
     embedder = ctx.embedder
     model = embedder.model
     pacer = Pacer(ctx.settings.progress_interval_s)
     while True:
+        deadline.check()
         with ctx.session() as session:
             rows = session.execute(
                 select(Chunk.index, Chunk.text_sha256)

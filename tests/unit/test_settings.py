@@ -43,4 +43,6 @@ def test_embed_time_limit_must_outlast_the_clients_own_retries(monkeypatch: pyte
     with pytest.raises(ValidationError, match="EMBED_TIME_LIMIT_S"):
         Settings()
     monkeypatch.setenv("PDFLINE_EMBED_TIME_LIMIT_S", "120")
-    assert Settings().stage_time_limit_ms("embed") == 120_000
+    settings = Settings()
+    assert settings.stage_time_limit_s("embed") == 120
+    assert settings.stage_hard_time_limit_ms("embed") == 132_000, "dramatiq's interrupt is only a backstop"
