@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -14,7 +15,7 @@ TERMINAL = {"completed", "failed", "canceled"}
 
 def run_upload(api: str, files: list[Path], *, reprocess: bool, timeout_s: float) -> int:
     console = Console()
-    documents: dict[str, dict] = {}  # type: ignore[type-arg]
+    documents: dict[str, dict[str, Any]] = {}
     failed_uploads = 0
     with httpx.Client(base_url=api, timeout=60) as client:
         for path in files:

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 
 from pipeline import lifecycle
@@ -25,7 +26,7 @@ class DocumentProgress(Middleware):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         stage = _STAGES.get(message.actor_name)
         if stage is None:
             return
@@ -37,7 +38,7 @@ class DocumentProgress(Middleware):
     def after_process_message(
         self,
         broker: dramatiq.Broker,
-        message: dramatiq.Message[Any],
+        message: MessageProxy,
         *,
         result: Any = None,
         exception: BaseException | None = None,
