@@ -31,6 +31,12 @@ def api_ready(url: str) -> bool:
         return False
 
 
+def pdfline_upload(url: str, env: dict[str, str], path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PDFLINE, "upload", "--api", url, str(path)], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_up_then_upload_a_30_page_pdf_then_stop_with_no_orphans(tmp_path: Path, stop_signal: signal.Signals) -> None:
     port = free_port()
@@ -54,13 +60,7 @@ def test_up_then_upload_a_30_page_pdf_then_stop_with_no_orphans(tmp_path: Path, 
         assert url in banner
         assert "redis://127.0.0.1:" in banner
 
-        upload = subprocess.run(
-            [*PDFLINE, "upload", "--api", url, str(FIXTURES / "thirty_pages.pdf")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        upload = pdfline_upload(url, env, FIXTURES / "thirty_pages.pdf")
         assert upload.returncode == 0, upload.stdout + upload.stderr
         assert "completed" in upload.stdout
 
@@ -74,13 +74,7 @@ def test_up_then_upload_a_30_page_pdf_then_stop_with_no_orphans(tmp_path: Path, 
             assert stored == document.chunks_total > 0
         engine.dispose()
 
-        failing = subprocess.run(
-            [*PDFLINE, "upload", "--api", url, str(FIXTURES / "image_only.pdf")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        failing = pdfline_upload(url, env, FIXTURES / "image_only.pdf")
         assert failing.returncode == 1
         assert "no_text" in failing.stdout
     finally:
