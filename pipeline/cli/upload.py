@@ -15,6 +15,14 @@ TERMINAL = {"completed", "failed", "canceled"}
 
 def run_upload(api: str, files: list[Path], *, reprocess: bool, timeout_s: float) -> int:
     console = Console()
+    try:
+        return _upload_and_wait(console, api, files, reprocess=reprocess, timeout_s=timeout_s)
+    except httpx.TransportError as exc:
+        console.print(f"[red]cannot reach the pdfline API at {api}[/] ({exc}); is `pdfline up` running?")
+        return 2
+
+
+def _upload_and_wait(console: Console, api: str, files: list[Path], *, reprocess: bool, timeout_s: float) -> int:
     documents: dict[str, dict[str, Any]] = {}
     failed_uploads = 0
     with httpx.Client(base_url=api, timeout=60) as client:
