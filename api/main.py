@@ -6,11 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from dramatiq.brokers.redis import RedisBroker
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import documents, health
-from pipeline.broker import build_context
+from api.fanout import EventHub
+from api.routers import documents, events, health, metrics
+from pipeline.broker import DEFAULT_REDIS_URL, build_context
 from pipeline.context import Context
 from pipeline.db import init_schema
 from pipeline.logs import configure_logging
@@ -28,9 +30,15 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         init_schema(ctx.engine)
         ctx.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
         app.state.context = ctx
+        app.state.hub = None
+        if isinstance(ctx.broker, RedisBroker):
+            app.state.hub = EventHub(ctx.settings.redis_url or DEFAULT_REDIS_URL)
+            await app.state.hub.start()
         try:
             yield
         finally:
+            if app.state.hub is not None:
+                await app.state.hub.stop()
             if context is None:
                 ctx.broker.close()
                 ctx.engine.dispose()
@@ -39,7 +47,9 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app = FastAPI(title="pdfline", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(documents.router)
+    app.include_router(events.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app
 
 

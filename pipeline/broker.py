@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, Retries, ShutdownNotifications, TimeLimit
 
 from pipeline.context import Context
 from pipeline.db import create_db_engine
+from pipeline.events import NullPublisher, RedisEventPublisher
 from pipeline.middleware import DocumentProgress, transient_retries
 from pipeline.settings import Settings
 from pipeline.stages import declare_stages
@@ -37,7 +39,10 @@ def build_broker(settings: Settings, *, stub: bool = False) -> dramatiq.Broker:
 
 def build_context(settings: Settings, broker: dramatiq.Broker | None = None) -> Context:
     """Broker, database engine and stage actors, wired together."""
-    ctx = Context(settings=settings, broker=broker or build_broker(settings), engine=create_db_engine(settings))
+    broker = broker or build_broker(settings)
+    client = getattr(broker, "client", None)
+    publisher = RedisEventPublisher(client) if isinstance(client, redis.Redis) else NullPublisher()
+    ctx = Context(settings=settings, broker=broker, engine=create_db_engine(settings), publisher=publisher)
     ctx.broker.add_middleware(DocumentProgress(ctx), before=Retries)
     declare_stages(ctx)
     return ctx

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from pipeline.embedders import Embedder, build_embedder
+from pipeline.events import PENDING_EVENTS, EventPublisher, NullPublisher
 from pipeline.models import Stage
 from pipeline.settings import Settings
 
@@ -25,6 +26,7 @@ class Context:
     settings: Settings
     broker: dramatiq.Broker
     engine: Engine
+    publisher: EventPublisher = field(default_factory=NullPublisher)
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -32,9 +34,14 @@ class Context:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on any exception."""
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        """A session whose transaction commits on success and rolls back on any exception; the
+        events it wrote are published once the commit has succeeded."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+            events = session.info.pop(PENDING_EVENTS, [])
+        if events:
+            self.publisher.publish(events)
 
     def upload_path(self, document_id: str) -> Path:
         return self.settings.uploads_dir / f"{document_id}.pdf"

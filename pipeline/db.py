@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel, create_engine
 
 import pipeline.models  # noqa: F401  (registers the tables)
+from pipeline.metrics import count_queries
 from pipeline.settings import Settings
 
 
@@ -19,8 +20,10 @@ def create_db_engine(settings: Settings) -> Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    count_queries(engine)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session
 
 from pipeline.errors import StopProcessing
+from pipeline.events import PENDING_EVENTS
 from pipeline.models import Chunk, Document, Event, Page, Stage, Status
 from pipeline.models.types import utcnow
 
@@ -42,15 +43,15 @@ def transition(
     )
     document = session.scalars(statement).one_or_none()
     if document is not None and event is not None:
-        session.add(
-            Event(
-                document_id=document.id,
-                seq=document.last_event_id,
-                name=event,
-                data=event_data(document, now, extra),
-                at=now,
-            )
+        row = Event(
+            document_id=document.id,
+            seq=document.last_event_id,
+            name=event,
+            data=event_data(document, now, extra),
+            at=now,
         )
+        session.add(row)
+        session.info.setdefault(PENDING_EVENTS, []).append(row)
     return document
 
 

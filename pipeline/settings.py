@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     retry_min_backoff_s: float = Field(default=2.0, gt=0)
     retry_max_backoff_s: float = Field(default=120.0, gt=0)
 
-    progress_interval_s: float = Field(default=0.1, ge=0)
+    progress_interval_s: float = Field(default=0.1, ge=0, description="At most one progress write per interval.")
+    sse_ping_s: float = Field(default=15.0, gt=0, description="Keep-alive comment interval on event streams.")
     heartbeat_s: float = Field(default=5.0, gt=0)
     stalled_after_s: float = Field(default=60.0, gt=0)
 

@@ -54,7 +54,7 @@ def run_store(ctx: Context, document_id: str, deadline: Deadline) -> None:
                     for index, text_hash in rows
                 ],
             )
-            if len(rows) < STORE_BATCH or pacer.due():
+            if pacer.due():
                 lifecycle.advance(session, document_id, chunks_stored=_stored(session, document_id, model))
 
     with ctx.session() as session:

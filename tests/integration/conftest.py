@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from api.main import create_app
-from pipeline.cli.local_redis import LocalRedis
+from pipeline.cli.local_redis import LocalRedis, free_port
 from pipeline.models import Event
-from tests.support.processes import WorkerProcess
+from tests.support.processes import ApiProcess, WorkerProcess
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -42,13 +42,28 @@ class Stack:
             "PDFLINE_LOG_LEVEL": "INFO",
         }
         self.worker: WorkerProcess | None = None
+        self.api: ApiProcess | None = None
         self._client: TestClient | None = None
 
-    def start(self, **overrides: str) -> Stack:
+    def configure(self, **overrides: str) -> Stack:
         self.env.update(overrides)
         for name, value in self.env.items():
             self.monkeypatch.setenv(name, value)
+        return self
+
+    def start_worker(self) -> WorkerProcess:
         self.worker = WorkerProcess({**os.environ, **self.env}, self.tmp_path / "worker.log").start()
+        return self.worker
+
+    def start_api_process(self) -> ApiProcess:
+        """A real uvicorn, for what an in-process client cannot show (streams, shutdown)."""
+        self.api = ApiProcess({**os.environ, **self.env}, self.tmp_path / "api.log", free_port()).start()
+        return self.api
+
+    def start(self, **overrides: str) -> Stack:
+        """A worker process, and the API in-process behind ``self.client``."""
+        self.configure(**overrides)
+        self.start_worker()
         self._client = TestClient(create_app())
         self._client.__enter__()
         return self
@@ -90,6 +105,8 @@ class Stack:
             self._client.__exit__(None, None, None)
         if self.worker is not None:
             self.worker.stop()
+        if self.api is not None:
+            self.api.stop()
 
 
 @pytest.fixture
