@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     upload.add_argument("files", nargs="+", type=Path)
     upload.add_argument("--api", default=os.environ.get("PDFLINE_API_URL", "http://127.0.0.1:8000"))
     upload.add_argument("--reprocess", action="store_true", help="process again even if already stored")
-    upload.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for completion")
+    upload.add_argument("--watch", action="store_true", help="show a live progress bar per file")
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "upload":
         from pipeline.cli.upload import run_upload
 
-        return run_upload(args.api.rstrip("/"), args.files, reprocess=args.reprocess, timeout_s=args.timeout)
+        return run_upload(args.api.rstrip("/"), args.files, reprocess=args.reprocess, watch=args.watch)
     if args.command == "db":
         from pipeline.db import create_db_engine, init_schema
         from pipeline.settings import Settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -10,19 +9,19 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-TERMINAL = {"completed", "failed", "canceled"}
+from pipeline.cli.follow import follow_all
 
 
-def run_upload(api: str, files: list[Path], *, reprocess: bool, timeout_s: float) -> int:
+def run_upload(api: str, files: list[Path], *, reprocess: bool, watch: bool) -> int:
     console = Console()
     try:
-        return _upload_and_wait(console, api, files, reprocess=reprocess, timeout_s=timeout_s)
+        return _upload_and_wait(console, api, files, reprocess=reprocess, watch=watch)
     except httpx.TransportError as exc:
         console.print(f"[red]cannot reach the pdfline API at {api}[/] ({exc}); is `pdfline up` running?")
         return 2
 
 
-def _upload_and_wait(console: Console, api: str, files: list[Path], *, reprocess: bool, timeout_s: float) -> int:
+def _upload_and_wait(console: Console, api: str, files: list[Path], *, reprocess: bool, watch: bool) -> int:
     documents: dict[str, dict[str, Any]] = {}
     failed_uploads = 0
     with httpx.Client(base_url=api, timeout=60) as client:
@@ -48,29 +47,26 @@ def _upload_and_wait(console: Console, api: str, files: list[Path], *, reprocess
             console.print(f"[green]↑[/] {path.name} → {body['id']} ({verb})")
             documents[body["id"]] = body
 
-        deadline = time.monotonic() + timeout_s
-        with console.status("waiting for documents…"):
-            while any(d["status"] not in TERMINAL for d in documents.values()):
-                if time.monotonic() > deadline:
-                    console.print("[yellow]timed out waiting; documents are still being processed[/]")
-                    break
-                time.sleep(0.5)
-                for document_id, document in documents.items():
-                    if document["status"] not in TERMINAL:
-                        documents[document_id] = client.get(f"/documents/{document_id}").json()
+    if documents:
+        if watch:
+            follow_all(console, api, documents, bars=True)
+        else:
+            with console.status("waiting for documents…"):
+                follow_all(console, api, documents, bars=False)
 
-    table = Table("file", "status", "pages", "chunks", "document", "error")
+    table = Table("file", "status", "pages", "chunks", "document")
     for document in documents.values():
-        error = document.get("error") or {}
         table.add_row(
             document["filename"],
             document["status"],
             str(document["pages_total"]),
             str(document["chunks_stored"]),
             document["id"],
-            f"{error.get('type')}: {error.get('message')}" if error else "",
         )
     if documents:
         console.print(table)
+    for document in documents.values():
+        if error := document.get("error"):
+            console.print(f"[red]✗[/] {document['filename']} failed: {error['type']}: {error['message']}")
     unfinished = sum(1 for d in documents.values() if d["status"] != "completed")
     return 1 if failed_uploads or unfinished else 0

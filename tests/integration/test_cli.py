@@ -31,9 +31,9 @@ def api_ready(url: str) -> bool:
         return False
 
 
-def pdfline_upload(url: str, env: dict[str, str], path: Path) -> subprocess.CompletedProcess[str]:
+def pdfline_upload(url: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*PDFLINE, "upload", "--api", url, str(path)], env=env, capture_output=True, text=True, timeout=120
+        [*PDFLINE, "upload", "--api", url, *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -41,7 +41,7 @@ def pdfline_upload(url: str, env: dict[str, str], path: Path) -> subprocess.Comp
 def test_up_then_upload_a_30_page_pdf_then_stop_with_no_orphans(tmp_path: Path, stop_signal: signal.Signals) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PDFLINE_DATA_DIR": str(tmp_path / "data")}
+    env = {**os.environ, "PDFLINE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
     log = (tmp_path / "up.log").open("wb")
     up = subprocess.Popen(
         [*PDFLINE, "up", "--port", str(port), "--processes", "1", "--threads", "2"],
@@ -60,7 +60,7 @@ def test_up_then_upload_a_30_page_pdf_then_stop_with_no_orphans(tmp_path: Path, 
         assert url in banner
         assert "redis://127.0.0.1:" in banner
 
-        upload = pdfline_upload(url, env, FIXTURES / "thirty_pages.pdf")
+        upload = pdfline_upload(url, env, str(FIXTURES / "thirty_pages.pdf"))
         assert upload.returncode == 0, upload.stdout + upload.stderr
         assert "completed" in upload.stdout
 
@@ -74,9 +74,11 @@ def test_up_then_upload_a_30_page_pdf_then_stop_with_no_orphans(tmp_path: Path, 
             assert stored == document.chunks_total > 0
         engine.dispose()
 
-        failing = pdfline_upload(url, env, FIXTURES / "image_only.pdf")
-        assert failing.returncode == 1
-        assert "no_text" in failing.stdout
+        watched = pdfline_upload(url, env, "--watch", str(FIXTURES / "multipage.pdf"), str(FIXTURES / "image_only.pdf"))
+        assert watched.returncode == 1, "one of the two failed"
+        assert "image_only.pdf failed: no_text: none of the 2 pages has extractable text" in watched.stdout
+        assert "multipage.pdf" in watched.stdout
+        assert watched.stdout.count("completed") >= 1
     finally:
         if up.poll() is None:
             up.send_signal(stop_signal)
