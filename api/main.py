@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 
 from dramatiq.brokers.redis import RedisBroker
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.fanout import EventHub
-from api.routers import documents, events, health, metrics
+from api.routers import dashboard, documents, events, health, metrics
 from pipeline.broker import DEFAULT_REDIS_URL, build_context
 from pipeline.context import Context
 from pipeline.db import init_schema
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app = FastAPI(title="pdfline", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(documents.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
