@@ -17,11 +17,16 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from sse_starlette import ServerSentEvent
 
 from pipeline.events import CHANNEL
 from pipeline.metrics import EVENTS_FANNED_OUT, SSE_CLIENTS
 
 log = logging.getLogger(__name__)
+
+
+def encode_frame(name: str, event_id: str | int, data: str, *, retry_ms: int | None = None) -> bytes:
+    return ServerSentEvent(data=data, event=name, id=str(event_id), retry=retry_ms).encode()
 
 
 class Signal(Enum):
@@ -103,7 +108,16 @@ class EventHub:
         return len(self._everything) + sum(len(s) for s in self._by_document.values())
 
     def dispatch(self, message: dict[str, Any]) -> None:
-        targets = [*self._by_document.get(message["document_id"], ()), *self._everything]
+        watchers = self._by_document.get(message["document_id"], ())
+        if not watchers and not self._everything:
+            return
+        # Encoded once here, not once per watcher: with a thousand watchers this is most of the work.
+        data = json.dumps(message["data"], separators=(",", ":"))
+        if watchers:
+            message["frame"] = encode_frame(message["name"], message["seq"], data)
+        if self._everything:
+            message["global_frame"] = encode_frame(message["name"], f"{message['document_id']}:{message['seq']}", data)
+        targets = [*watchers, *self._everything]
         for subscription in targets:
             subscription.offer(message)
         EVENTS_FANNED_OUT.inc(len(targets))

@@ -16,10 +16,9 @@ from typing import Any
 import anyio
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session, col, select
-from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 
-from api.fanout import EventHub, Signal, Subscription
+from api.fanout import EventHub, Signal, Subscription, encode_frame
 from api.schemas import document_out
 from pipeline.context import Context
 from pipeline.events import TERMINAL_EVENTS
@@ -31,13 +30,8 @@ RETRY_MS = 2000
 REPLAY_PAGE = 1000
 
 
-def _sse(name: str, event_id: str | int, data: dict[str, Any], *, first: bool = False) -> ServerSentEvent:
-    return ServerSentEvent(
-        data=json.dumps(data, separators=(",", ":")),
-        event=name,
-        id=str(event_id),
-        retry=RETRY_MS if first else None,
-    )
+def _sse(name: str, event_id: str | int, data: dict[str, Any], *, first: bool = False) -> bytes:
+    return encode_frame(name, event_id, json.dumps(data, separators=(",", ":")), retry_ms=RETRY_MS if first else None)
 
 
 def _document_events_after(ctx: Context, document_id: str, after: int) -> tuple[list[Event], str | None]:
@@ -90,7 +84,7 @@ async def document_stream(
     document_id: str,
     last_event_id: int | None,
     shutdown: anyio.Event,
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     async with _subscribed(hub, document_id, shutdown) as subscription:
         first = True
         if last_event_id is None:
@@ -105,10 +99,11 @@ async def document_stream(
                 if terminal is not None:
                     yield _sse(terminal.name, terminal.seq, terminal.data)
                 return
+            catch_up = False  # subscribed before the snapshot was read: live events take it from here
         else:
             last = last_event_id
+            catch_up = True
 
-        catch_up = True
         while True:
             if catch_up:
                 events, status = await run_in_threadpool(_document_events_after, ctx, document_id, last)
@@ -135,7 +130,7 @@ async def document_stream(
             if seq > last + 1:
                 catch_up = True  # something was missed on the way: the log has it
                 continue
-            yield _sse(item["name"], seq, item["data"], first=first)
+            yield _sse(item["name"], seq, item["data"], first=True) if first else item["frame"]
             first = False
             last = seq
             if item["name"] in TERMINAL_EVENTS:
@@ -177,7 +172,7 @@ async def global_stream(
     last_event_id: tuple[str, int] | None,
     status: str | None,
     shutdown: anyio.Event,
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     """Every document's events, ids ``<document_id>:<n>``; resumes from the logged event it names."""
     sent: dict[str, int] = {}  # per document, the last seq sent: dedup that does not rely on commit order
     first = True
@@ -227,5 +222,9 @@ async def global_stream(
                 continue
             sent[document_id] = seq
             if wanted(item["data"]):
-                yield _sse(item["name"], f"{document_id}:{seq}", item["data"], first=first)
+                yield (
+                    _sse(item["name"], f"{document_id}:{seq}", item["data"], first=True)
+                    if first
+                    else item["global_frame"]
+                )
                 first = False

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from sse_starlette import EventSourceResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import ContextDep
 from api.errors import APIError, not_found
@@ -46,7 +47,8 @@ async def document_events(
     shutdown = anyio.Event()
     return EventSourceResponse(
         document_stream(ctx, hub, request, document_id, resume, shutdown),
-        ping=ctx.settings.sse_ping_s,
+        ping=_ping_interval(ctx),
+        ping_message_factory=_ping,
         shutdown_event=shutdown,
         shutdown_grace_period=SHUTDOWN_GRACE_S,
     )
@@ -70,10 +72,24 @@ async def all_events(
     shutdown = anyio.Event()
     return EventSourceResponse(
         global_stream(ctx, hub, request, resume, status.value if status else None, shutdown),
-        ping=ctx.settings.sse_ping_s,
+        ping=_ping_interval(ctx),
+        ping_message_factory=_ping,
         shutdown_event=shutdown,
         shutdown_grace_period=SHUTDOWN_GRACE_S,
     )
+
+
+_PING = ServerSentEvent(comment="ping")
+
+
+def _ping() -> ServerSentEvent:
+    return _PING
+
+
+def _ping_interval(ctx: Context) -> float:
+    """Jittered, so a crowd of streams opened together does not ping in one burst (which shows as a
+    latency spike for every watcher)."""
+    return ctx.settings.sse_ping_s * random.uniform(0.75, 1.25)
 
 
 def _hub(request: Request) -> EventHub:
