@@ -199,9 +199,9 @@ def run(subscribers: int, events: int, rate: float, client_processes: int) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subscribers", type=int, nargs="+", default=[10, 1000])
-    parser.add_argument("--events", type=int, default=200, help="progress events per run")
-    parser.add_argument("--rate", type=float, default=20.0, help="events per second")
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 10, 1000])
+    parser.add_argument("--events", type=int, default=150, help="progress events per run")
+    parser.add_argument("--rate", type=float, default=10.0, help="events per second")
     parser.add_argument("--client-processes", type=int, default=4)
     args = parser.parse_args()
 

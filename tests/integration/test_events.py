@@ -199,3 +199,27 @@ def test_server_shutdown_ends_open_streams_and_uvicorn_exits(stack: Stack) -> No
     log = (stack.tmp_path / "api.log").read_text()
     assert "Finished server process" in log
     assert "ERROR" not in log
+
+
+def test_a_retry_shows_retrying_and_progress_carries_on(stack: Stack, embedding_server: FakeEmbeddingServer) -> None:
+    embedding_server.fail_next(2, status=503)
+    stack.configure(
+        OPENAI_BASE_URL=embedding_server.base_url,
+        PDFLINE_EMBEDDING_MAX_RETRIES="0",
+        PDFLINE_EMBEDDING_BATCH_SIZE="4",
+        PDFLINE_PROGRESS_INTERVAL_S="0",
+    )
+    api = stack.start_api_process()
+    document = upload(api.url, FIXTURES / "thirty_pages.pdf")
+    reader = StreamReader(f"{api.url}/documents/{document['id']}/events")
+    reader.start()
+    assert reader.first.wait(30)
+    stack.start_worker()
+    assert reader.done.wait(60), reader.names
+    assert reader.names.count("retrying") == 2
+    assert reader.names[-1] == "completed"
+    retry_at = reader.names.index("retrying")
+    assert "progress" in reader.names[retry_at:], "after a retry the stream carries on"
+    progress = [data["progress"] for _, _, data in reader.events[1:]]
+    assert progress == sorted(progress), "progress never goes backwards, even across retries"
+    assert reader.events[-1][2]["attempts"] == 2
