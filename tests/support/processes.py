@@ -12,6 +12,17 @@ from pathlib import Path
 from tests.support.waiting import wait_until
 
 
+def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> int:
+    """SIGTERM to the leader, then SIGKILL to whatever is left of its process group."""
+    if process.poll() is None:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(grace)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait()
+
+
 class WorkerProcess:
     """``dramatiq pipeline.worker``, exactly as users run it."""
 
@@ -49,15 +60,8 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, grace: float = 20) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(grace)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        if self.process is not None:
+            stop_process_group(self.process, grace)
 
     def _ready_count(self) -> int:
         return self.log().count("is ready for action")
@@ -134,12 +138,4 @@ class ApiProcess:
         return self
 
     def stop(self, grace: float = 20) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(grace)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        return self.process.wait()
+        return None if self.process is None else stop_process_group(self.process, grace)
