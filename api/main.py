@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.fanout import EventHub
-from api.routers import dashboard, documents, events, health, metrics
+from api.routers import admin, dashboard, documents, events, health, metrics
 from pipeline.broker import DEFAULT_REDIS_URL, build_context
 from pipeline.context import Context
 from pipeline.db import init_schema
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     app.include_router(events.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
     app.include_router(metrics.router)
     return app
 

@@ -7,15 +7,18 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, Retries, ShutdownNotifications, TimeLimit
+from periodiq import PeriodiqMiddleware
 
 from pipeline.context import Context
 from pipeline.db import create_db_engine
 from pipeline.events import NullPublisher, RedisEventPublisher
-from pipeline.middleware import DocumentProgress, transient_retries
+from pipeline.jobs import declare_jobs
+from pipeline.middleware import DocumentHeartbeat, DocumentProgress, TickClaim, transient_retries
 from pipeline.settings import Settings
 from pipeline.stages import declare_stages
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+NAMESPACE = "pdfline"
 
 #: How often the time-limit watchdog looks at running messages (ms).
 TIME_LIMIT_CHECK_MS = 250
@@ -25,6 +28,7 @@ def base_middleware(settings: Settings) -> list[Middleware]:
     return [
         TimeLimit(interval=TIME_LIMIT_CHECK_MS),
         ShutdownNotifications(),
+        PeriodiqMiddleware(skip_delay=settings.schedule_skip_after_s),
         transient_retries(settings),
     ]
 
@@ -34,7 +38,12 @@ def build_broker(settings: Settings, *, stub: bool = False) -> dramatiq.Broker:
     middleware = base_middleware(settings)
     if stub:
         return StubBroker(middleware=middleware)
-    return RedisBroker(url=settings.redis_url or DEFAULT_REDIS_URL, namespace="pdfline", middleware=middleware)
+    return RedisBroker(
+        url=settings.redis_url or DEFAULT_REDIS_URL,
+        namespace=NAMESPACE,
+        middleware=middleware,
+        heartbeat_timeout=int(settings.worker_heartbeat_timeout_s * 1000),
+    )
 
 
 def build_context(settings: Settings, broker: dramatiq.Broker | None = None) -> Context:
@@ -44,5 +53,11 @@ def build_context(settings: Settings, broker: dramatiq.Broker | None = None) -> 
     publisher = RedisEventPublisher(client) if isinstance(client, redis.Redis) else NullPublisher()
     ctx = Context(settings=settings, broker=broker, engine=create_db_engine(settings), publisher=publisher)
     ctx.broker.add_middleware(DocumentProgress(ctx), before=Retries)
+    ctx.broker.add_middleware(DocumentHeartbeat(ctx))
+    ctx.broker.add_middleware(
+        TickClaim(client if isinstance(client, redis.Redis) else None, settings.schedule_skip_after_s, NAMESPACE),
+        after=PeriodiqMiddleware,
+    )
     declare_stages(ctx)
+    declare_jobs(ctx)
     return ctx

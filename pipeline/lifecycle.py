@@ -81,6 +81,7 @@ def begin_stage(session: Session, document_id: str, stage: Stage) -> Document | 
         status=Status.RUNNING,
         stage=stage,
         started_at=func.coalesce(Document.started_at, utcnow()),
+        heartbeat_at=utcnow(),
         error_type=None,
         error_message=None,
     )
@@ -106,6 +107,20 @@ def record_retry(session: Session, document_id: str, *, error_type: str, message
         allowed_from=(Status.RUNNING,),
         extra={"retry_reason": {"type": error_type, "message": message}},
         attempts=Document.attempts + 1,
+    )
+
+
+def recover(session: Session, document: Document) -> Document | None:
+    """A running document whose worker went silent: back to work at its stage, announced as a retry."""
+    return transition(
+        session,
+        document.id,
+        event="retrying",
+        allowed_from=(Status.RUNNING,),
+        extra={"retry_reason": {"type": "stalled", "message": "its worker stopped responding; running it again"}},
+        attempts=Document.attempts + 1,
+        recoveries=Document.recoveries + 1,
+        heartbeat_at=utcnow(),
     )
 
 
@@ -148,6 +163,7 @@ def requeue_from_scratch(session: Session, document_id: str) -> Document | None:
         started_at=None,
         finished_at=None,
         attempts=0,
+        recoveries=0,
         **dict.fromkeys(COUNTERS, 0),
     )
     if document is not None:

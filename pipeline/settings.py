@@ -50,8 +50,20 @@ class Settings(BaseSettings):
 
     progress_interval_s: float = Field(default=0.1, ge=0, description="At most one progress write per interval.")
     sse_ping_s: float = Field(default=15.0, gt=0, description="Keep-alive comment interval on event streams.")
-    heartbeat_s: float = Field(default=5.0, gt=0)
-    stalled_after_s: float = Field(default=60.0, gt=0)
+    heartbeat_s: float = Field(default=5.0, gt=0, description="How often a worker marks the documents it holds.")
+    stalled_after_s: float = Field(default=60.0, gt=0, description="A running document silent this long is stalled.")
+    max_recoveries: int = Field(default=3, ge=0, description="Re-enqueues of a stalled document before it fails.")
+    worker_heartbeat_timeout_s: float = Field(
+        default=60.0, gt=0, description="Dramatiq's own: a worker process silent this long is considered dead."
+    )
+
+    cleanup_cron: str = "0 * * * *"
+    recovery_cron: str = "* * * * *"
+    schedule_skip_after_s: float = Field(default=30.0, gt=0, description="A tick this late is skipped (and logged).")
+    file_retention_days: float = Field(default=30.0, ge=0, description="Stored PDFs of finished documents.")
+    event_retention_days: float = Field(default=7.0, ge=0, description="Event log of finished documents.")
+    failed_retention_days: float = Field(default=30.0, ge=0, description="Failed and canceled documents.")
+    orphan_grace_s: float = Field(default=3600.0, ge=0, description="Age before a stray upload file is removed.")
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="create or migrate the schema")
 
+    commands.add_parser("cleanup", help="run the cleanup job once, now")
+    commands.add_parser("recover", help="run the recovery job once, now")
+
     args = parser.parse_args(argv)
     if args.command == "up":
         from pipeline.cli.up import run_up
@@ -37,6 +40,22 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.cli.upload import run_upload
 
         return run_upload(args.api.rstrip("/"), args.files, reprocess=args.reprocess, watch=args.watch)
+    if args.command in ("cleanup", "recover"):
+        import json
+
+        from pipeline.broker import build_context
+        from pipeline.jobs import run_job
+        from pipeline.jobs.cleanup import run_cleanup
+        from pipeline.jobs.recovery import run_recovery
+        from pipeline.logs import configure_logging
+        from pipeline.settings import Settings
+
+        configure_logging()
+        ctx = build_context(Settings())
+        job = run_cleanup if args.command == "cleanup" else run_recovery
+        name = "cleanup" if args.command == "cleanup" else "recovery"
+        print(json.dumps(run_job(ctx, name, job)))
+        return 0
     if args.command == "db":
         from pipeline.db import create_db_engine, init_schema
         from pipeline.settings import Settings

@@ -38,6 +38,7 @@ def run_up(host: str, port: int, processes: int, threads: int) -> int:
              "--threads", str(threads)],
             env,
         )  # fmt: skip
+        supervisor.start("scheduler", [_console_script("periodiq"), "pipeline.worker"], env)
         supervisor.start(
             "api", [sys.executable, "-m", "uvicorn", "api.main:app", "--host", host, "--port", str(port)], env
         )
@@ -46,6 +47,7 @@ def run_up(host: str, port: int, processes: int, threads: int) -> int:
         console.print(f"  database  {_redact(settings.resolved_database_url)}")
         console.print(f"  redis     {env['PDFLINE_REDIS_URL']}{' (local, started by pdfline)' if redis else ''}")
         console.print(f"  worker    {processes} process(es) x {threads} thread(s)")
+        console.print(f"  schedule  cleanup '{settings.cleanup_cron}', recovery '{settings.recovery_cron}'")
         console.print(f"  embedder  {settings.resolved_embedding_provider}")
         exited = supervisor.wait()
         if exited is not None:
@@ -57,6 +59,12 @@ def run_up(host: str, port: int, processes: int, threads: int) -> int:
         supervisor.stop_all()
         if redis is not None:
             redis.stop()
+
+
+def _console_script(name: str) -> str:
+    """The script installed next to this interpreter (a venv's bin/), else whatever is on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else name
 
 
 def _redact(url: str) -> str:

@@ -60,10 +60,12 @@ class Document(SQLModel, table=True):
     error_type: str | None = Field(default=None, max_length=64)
     error_message: str | None = None
     last_event_id: int = 0
+    recoveries: int = Field(default=0, description="Times recovery re-enqueued it after its worker went silent.")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     started_at: datetime | None = _timestamp_column(nullable=True)
     finished_at: datetime | None = _timestamp_column(nullable=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    heartbeat_at: datetime | None = _timestamp_column(nullable=True)
 
     @property
     def progress(self) -> float:
