@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dramatiq.brokers.redis import RedisBroker
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -207,9 +206,8 @@ def test_delete_removes_document_and_file(client: TestClient, ctx: Context) -> N
 
 
 def test_queue_down_is_503_and_nothing_is_left_half_done(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
-    broker = RedisBroker(url=f"redis://127.0.0.1:{free_port()}/0", namespace="pdfline")
-    ctx = build_context(settings, broker=broker)
+    settings = Settings(data_dir=tmp_path / "data", redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    ctx = build_context(settings)
     with TestClient(create_app(context=ctx)) as client:
         response = post(client, "a.pdf", variant(1))
         assert response.status_code == 503
