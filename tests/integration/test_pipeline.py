@@ -106,7 +106,7 @@ def test_stage_over_its_time_limit_fails_with_time_limit(stack: Stack, tmp_path:
     assert document["status"] == "failed"
     assert document["error"]["type"] == "time_limit"
     assert "parse" in document["error"]["message"]
-    assert 0 < document["pages_parsed"] < 800
+    assert document["pages_parsed"] < 800, "stopped before the end"
 
     assert stack.worker is not None
     assert stack.worker.alive

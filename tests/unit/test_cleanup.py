@@ -75,3 +75,14 @@ def test_cleanup_removes_exactly_what_is_past_its_retention(ctx: Context) -> Non
         events = {e.document_id for e in session.exec(select(Event))}
         assert events == {new_failed, running, queued}, "old events of documents finished over 7 days ago go"
     assert run_cleanup(ctx, now=NOW) == dict.fromkeys(summary, 0), "a second run finds nothing left"
+
+
+def test_admin_cleanup_runs_it_now_and_answers_with_the_summary(client, ctx: Context) -> None:  # type: ignore[no-untyped-def]
+    ctx.settings.incoming_dir.mkdir(parents=True, exist_ok=True)
+    stray = ctx.settings.incoming_dir / "stray.part"
+    stray.write_bytes(b"x")
+    age(stray, 10 * 86400 + (datetime.now(UTC) - NOW).total_seconds())
+    response = client.post("/admin/cleanup")
+    assert response.status_code == 200
+    assert response.json() == {"files_removed": 0, "events_pruned": 0, "documents_removed": 0, "orphans_removed": 1}
+    assert not stray.exists()
