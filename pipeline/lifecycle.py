@@ -170,3 +170,42 @@ def requeue_from_scratch(session: Session, document_id: str) -> Document | None:
         session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
         session.execute(delete(Page).where(Page.document_id == document_id))  # type: ignore[arg-type]
     return document
+
+
+def cancel(session: Session, document_id: str) -> Document | None:
+    """Queued or running → canceled, and its partial rows go. A stage still running on it hits the
+    status guard at its next page or batch boundary and stops; its open transaction rolls back.
+    The embedding cache stays, so a retry does not pay for the same texts again."""
+    document = transition(
+        session,
+        document_id,
+        event="canceled",
+        allowed_from=ACTIVE,
+        status=Status.CANCELED,
+        finished_at=utcnow(),
+    )
+    if document is not None:
+        session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
+        session.execute(delete(Page).where(Page.document_id == document_id))  # type: ignore[arg-type]
+    return document
+
+
+def requeue_for_retry(session: Session, document: Document) -> Document | None:
+    """Failed or canceled → queued, keeping finished work: a failed document resumes at the stage
+    that failed; a canceled one (its partial rows removed) starts again at parse. ``document`` is
+    the state the caller saw; the update applies only if the status is still that one."""
+    resume = document.stage if document.status == Status.FAILED and document.stage else None
+    fresh_start = {} if resume else dict.fromkeys(COUNTERS, 0)
+    return transition(
+        session,
+        document.id,
+        event=None,
+        allowed_from=(Status(document.status),),
+        status=Status.QUEUED,
+        stage=resume,
+        error_type=None,
+        error_message=None,
+        finished_at=None,
+        recoveries=0,
+        **fresh_start,
+    )

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import and_, or_, select
 
+from api import control
 from api.deps import ContextDep, SessionDep
 from api.errors import APIError, not_found
 from api.ingest import ingest, validate
@@ -109,6 +110,18 @@ def list_chunks(
         "items": [chunk_out(c, with_embedding="embedding" in included) for c in page],
         "next_cursor": encode_cursor(page[-1].index) if more else None,
     }
+
+
+@router.post("/{document_id}/cancel")
+async def cancel_document(document_id: str, request: Request, ctx: ContextDep) -> dict[str, Any]:
+    """A queued document is canceled at once; a running one stops at its next page or batch."""
+    return document_out(await run_in_threadpool(control.cancel, ctx, document_id), request)
+
+
+@router.post("/{document_id}/retry", status_code=202)
+async def retry_document(document_id: str, request: Request, ctx: ContextDep) -> dict[str, Any]:
+    """A failed or canceled document runs again from the stage that failed, reusing finished work."""
+    return document_out(await run_in_threadpool(control.retry, ctx, document_id), request)
 
 
 @router.delete("/{document_id}", status_code=204)

@@ -6,6 +6,7 @@ messages; a retried or redelivered message only embeds what is still missing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -18,6 +19,8 @@ from pipeline.context import Context
 from pipeline.embedders import Embedder
 from pipeline.models import CachedEmbedding, Chunk, Stage
 from pipeline.stages.pacing import Deadline, Pacer
+
+log = logging.getLogger(__name__)
 
 #: Keeps ``IN (...)`` lists well under every database's parameter limit.
 LOOKUP_BATCH = 500
@@ -41,20 +44,32 @@ def run_embed(ctx: Context, document_id: str, deadline: Deadline) -> None:
 
     pacer = Pacer(ctx.settings.progress_interval_s)
     pending: list[dict[str, object]] = []
+
+    def keep_paid_vectors() -> None:
+        # Committed on their own, before anything else can fail or a cancel roll them back.
+        with ctx.session() as session:
+            save_vectors(session, pending)
+        cached.update(str(row["text_sha256"]) for row in pending)
+        pending.clear()
+
     items = list(missing.items())
     batch_size = ctx.settings.embedding_batch_size
-    for start in range(0, len(items), batch_size):
-        deadline.check()
-        batch = items[start : start + batch_size]
-        vectors = embedder.embed([text for _, text in batch])
-        for (text_hash, _), vector in zip(batch, vectors, strict=True):
-            pending.append(_cache_row(embedder, text_hash, vector))
-        if start + batch_size >= len(items) or pacer.due():
-            with ctx.session() as session:
-                save_vectors(session, pending)
-                cached.update(str(row["text_sha256"]) for row in pending)
-                lifecycle.advance(session, document_id, chunks_embedded=embedded_count())
-            pending = []
+    try:
+        for start in range(0, len(items), batch_size):
+            deadline.check()
+            batch = items[start : start + batch_size]
+            vectors = embedder.embed([text for _, text in batch])
+            pending.extend(_cache_row(embedder, h, vector) for (h, _), vector in zip(batch, vectors, strict=True))
+            if start + batch_size >= len(items) or pacer.due():
+                keep_paid_vectors()
+                with ctx.session() as session:
+                    lifecycle.advance(session, document_id, chunks_embedded=embedded_count())
+    finally:
+        if pending:
+            try:
+                keep_paid_vectors()
+            except Exception as exc:  # the original failure matters more; these texts get embedded again
+                log.warning("could not keep %d embedded vectors: %s", len(pending), exc)
     ctx.send(Stage.STORE, document_id)
 
 

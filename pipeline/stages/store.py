@@ -12,16 +12,15 @@ from sqlmodel import Session
 from pipeline import lifecycle
 from pipeline.context import Context
 from pipeline.models import CachedEmbedding, Chunk, Stage
-from pipeline.stages.pacing import Deadline, Pacer
+from pipeline.stages.pacing import Deadline
 
-#: Chunks updated per transaction.
+#: Chunks updated per transaction (and per progress event).
 STORE_BATCH = 500
 
 
 def run_store(ctx: Context, document_id: str, deadline: Deadline) -> None:
     embedder = ctx.embedder
     model = embedder.model
-    pacer = Pacer(ctx.settings.progress_interval_s)
     while True:
         deadline.check()
         with ctx.session() as session:
@@ -41,6 +40,8 @@ def run_store(ctx: Context, document_id: str, deadline: Deadline) -> None:
                 # The cache lost vectors (pruned, or another model configured): embed them again.
                 ctx.send(Stage.EMBED, document_id)
                 return
+            # The status guard before the write: a canceled document's chunks may already be gone.
+            lifecycle.advance(session, document_id, chunks_stored=_stored(session, document_id, model))
             session.execute(
                 update(Chunk),
                 [
@@ -54,8 +55,6 @@ def run_store(ctx: Context, document_id: str, deadline: Deadline) -> None:
                     for index, text_hash in rows
                 ],
             )
-            if pacer.due():
-                lifecycle.advance(session, document_id, chunks_stored=_stored(session, document_id, model))
 
     with ctx.session() as session:
         lifecycle.advance(session, document_id, chunks_stored=_stored(session, document_id, model))

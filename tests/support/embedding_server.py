@@ -53,6 +53,10 @@ class FakeEmbeddingServer:
         with self._lock:
             self.script.extend(Scripted(status, headers or {}) for _ in range(count))
 
+    def succeed_then_fail(self, successes: int, failures: int, status: int = 503) -> None:
+        with self._lock:
+            self.script.extend([Scripted(200)] * successes + [Scripted(status)] * failures)
+
     def _next(self) -> Scripted | None:
         with self._lock:
             return self.script.popleft() if self.script else None
@@ -73,7 +77,7 @@ class FakeEmbeddingServer:
                 if self.path != "/v1/embeddings":
                     record.status = 404
                     return self._reply(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
-                if scripted is not None:
+                if scripted is not None and scripted.status != 200:
                     record.status = scripted.status
                     error = {"error": {"message": f"scripted {scripted.status}", "type": "server_error"}}
                     return self._reply(scripted.status, error, scripted.headers)
