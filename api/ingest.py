@@ -14,7 +14,7 @@ from api.uploads import ReceivedFile
 from pipeline import lifecycle
 from pipeline.context import Context
 from pipeline.models import Document, Stage, Status
-from pipeline.pdf import looks_like_pdf
+from pipeline.pdf import looks_like_pdf, remove_password
 from pipeline.purge import purge_document
 
 log = logging.getLogger(__name__)
@@ -33,15 +33,19 @@ def validate(received: ReceivedFile) -> None:
         raise APIError(415, "not_a_pdf", f"{received.filename!r} is not a PDF (no %PDF- header)")
 
 
-def ingest(ctx: Context, received: ReceivedFile, *, reprocess: bool) -> Ingested:
+def ingest(ctx: Context, received: ReceivedFile, *, reprocess: bool, password: str | None = None) -> Ingested:
     with ctx.session() as session:
         existing = session.scalar(select(Document).where(Document.sha256 == received.sha256))
     if existing is not None:
         if not reprocess:
             received.path.unlink(missing_ok=True)
             return Ingested(existing, created=False)
+        if password:
+            remove_password(received.path, password)
         return Ingested(_reprocess(ctx, existing, received), created=True)
 
+    if password:
+        remove_password(received.path, password)
     document = Document(filename=received.filename, sha256=received.sha256, size_bytes=received.size)
     target = ctx.upload_path(document.id)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pypdf import PasswordType, PdfReader
+from pypdf import PasswordType, PdfReader, PdfWriter
 
 from pipeline.errors import CorruptPdf, Encrypted, NotAPdf
 
@@ -45,6 +45,26 @@ def open_pdf(path: Path, password: str = "") -> PdfReader:
     except Exception as exc:
         raise CorruptPdf(f"pypdf could not read the page tree: {_describe(exc)}") from exc
     return reader
+
+
+def remove_password(path: Path, password: str) -> bool:
+    """Replace an encrypted PDF by a decrypted copy when ``password`` opens it, so the password is
+    used once, at the door, and never stored or sent through the queue. ``False`` (file untouched)
+    when it is not encrypted, the password is wrong, or pypdf cannot rewrite it: the parse stage
+    then reports what is wrong with it."""
+    try:
+        reader = PdfReader(path, strict=False)
+        if not reader.is_encrypted or reader.decrypt(password) == PasswordType.NOT_DECRYPTED:
+            return False
+        writer = PdfWriter(clone_from=reader)
+        partial = path.with_suffix(".decrypting")
+        with partial.open("wb") as out:
+            writer.write(out)
+        partial.replace(path)
+        return True
+    except Exception as exc:
+        log.warning("could not decrypt %s with the given password: %s", path.name, _describe(exc))
+        return False
 
 
 def page_count(reader: PdfReader) -> int:

@@ -27,7 +27,8 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 @router.post("", status_code=202)
 async def upload_documents(request: Request, ctx: ContextDep, reprocess: bool = False) -> JSONResponse:
-    """Multipart ``file`` (one document back) or several ``files`` (``{"documents": [...]}``)."""
+    """Multipart ``file`` (one document back) or several ``files`` (``{"documents": [...]}``), and an
+    optional ``password`` field for encrypted PDFs."""
     settings = ctx.settings
     form = await receive_form(
         request,
@@ -40,7 +41,11 @@ async def upload_documents(request: Request, ctx: ContextDep, reprocess: bool = 
             raise APIError(422, "missing_file", "no file found: send it as a multipart part named 'file'")
         for received in form.files:
             validate(received)
-        results = [await run_in_threadpool(ingest, ctx, received, reprocess=reprocess) for received in form.files]
+        password = form.fields.get("password") or None
+        results = [
+            await run_in_threadpool(ingest, ctx, received, reprocess=reprocess, password=password)
+            for received in form.files
+        ]
     finally:
         form.discard()
 

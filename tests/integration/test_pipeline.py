@@ -174,3 +174,20 @@ def test_reupload_returns_the_existing_document(stack: Stack) -> None:
     assert len(stack.chunks(document["id"])) == document["chunks_total"]
     listed = stack.client.get("/documents").json()["items"]
     assert [d["id"] for d in listed] == [document["id"]]
+
+
+def test_an_encrypted_pdf_opens_with_its_password_and_fails_with_a_wrong_one(stack: Stack) -> None:
+    stack.start()
+    data = (FIXTURES / "encrypted.pdf").read_bytes()
+    wrong = stack.client.post("/documents", files={"file": ("locked.pdf", data)}, data={"password": "nope"}).json()
+    assert stack.wait_for(wrong["id"])["error"]["type"] == "encrypted"
+
+    right = stack.client.post(
+        "/documents", params={"reprocess": "true"}, files={"file": ("locked.pdf", data)}, data={"password": "s3cret"}
+    )
+    assert right.status_code == 202
+    assert right.json()["id"] == wrong["id"], "the same bytes: the same document, processed again"
+    done = stack.wait_for(wrong["id"])
+    assert done["status"] == "completed", done
+    assert done["chunks_total"] >= 1
+    assert b"s3cret" not in (stack.tmp_path / "data" / "pdfline.db").read_bytes(), "the password is never stored"

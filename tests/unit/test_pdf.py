@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipeline.errors import CorruptPdf, Encrypted, NotAPdf
-from pipeline.pdf import extract_page_text, open_pdf
+from pipeline.pdf import extract_page_text, open_pdf, remove_password
 from tests.conftest import FIXTURES
 
 
@@ -28,3 +30,14 @@ def test_encrypted_needs_its_password() -> None:
 def test_bad_files_raise_typed_errors(name: str, error: type[Exception]) -> None:
     with pytest.raises(error):
         open_pdf(FIXTURES / name)
+
+
+def test_remove_password_rewrites_only_with_the_right_password(tmp_path: Path) -> None:
+    locked = tmp_path / "locked.pdf"
+    original = (FIXTURES / "encrypted.pdf").read_bytes()
+    locked.write_bytes(original)
+    assert remove_password(locked, "wrong") is False
+    assert locked.read_bytes() == original
+    assert remove_password(locked, "s3cret") is True
+    assert "Page 1" in (extract_page_text(open_pdf(locked), 0) or "")
+    assert remove_password(FIXTURES / "plain.pdf", "anything") is False, "not encrypted: left alone"
