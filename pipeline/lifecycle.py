@@ -20,7 +20,7 @@ from pipeline.models import Chunk, Document, Event, Page, Stage, Status
 from pipeline.models.types import utcnow
 
 ACTIVE = (Status.QUEUED, Status.RUNNING)
-COUNTERS = ("pages_total", "pages_parsed", "chunks_total", "chunks_embedded", "chunks_stored")
+COUNTERS = ("pages_total", "pages_parsed", "pages_without_text", "chunks_total", "chunks_embedded", "chunks_stored")
 
 
 def transition(

@@ -53,6 +53,7 @@ class Document(SQLModel, table=True):
     stage: str | None = Field(default=None, max_length=16)
     pages_total: int = 0
     pages_parsed: int = 0
+    pages_without_text: int = Field(default=0, description="Pages that yielded no text: scans, images, blanks.")
     chunks_total: int = 0
     chunks_embedded: int = 0
     chunks_stored: int = 0
@@ -97,6 +98,7 @@ class Document(SQLModel, table=True):
             "stage": self.stage,
             "pages_total": self.pages_total,
             "pages_parsed": self.pages_parsed,
+            "pages_without_text": self.pages_without_text,
             "chunks_total": self.chunks_total,
             "chunks_embedded": self.chunks_embedded,
             "chunks_stored": self.chunks_stored,

@@ -28,6 +28,7 @@ def run_parse(ctx: Context, document_id: str, deadline: Deadline) -> None:
 
     with ctx.session() as session:
         done = set(session.scalars(select(Page.number).where(Page.document_id == document_id)))
+    with ctx.session() as session:
         lifecycle.advance(session, document_id, pages_total=total, pages_parsed=len(done))
 
     pacer = Pacer(ctx.settings.progress_interval_s)
@@ -59,10 +60,21 @@ def _write_chunks(ctx: Context, document_id: str, total: int) -> None:
     settings = ctx.settings
     with ctx.session() as session:
         texts = list(session.scalars(select(Page.text).where(Page.document_id == document_id).order_by(Page.number)))
-        if not any(text.split() for text in texts):
-            raise NoText(f"none of the {total} pages has extractable text; it is probably a scan")
-        specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
-        lifecycle.advance(session, document_id, chunks_total=len(specs), chunks_embedded=0, chunks_stored=0)
+        without_text = sum(1 for text in texts if not text.split())
+    if without_text == len(texts):
+        with ctx.session() as session:  # reported on the failed document too
+            lifecycle.advance(session, document_id, pages_without_text=without_text)
+        raise NoText(f"none of the {total} pages has extractable text; it is probably a scan")
+    specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
+    with ctx.session() as session:
+        lifecycle.advance(
+            session,
+            document_id,
+            pages_without_text=without_text,
+            chunks_total=len(specs),
+            chunks_embedded=0,
+            chunks_stored=0,
+        )
         session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
         session.add_all(
             Chunk(

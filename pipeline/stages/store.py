@@ -23,6 +23,8 @@ def run_store(ctx: Context, document_id: str, deadline: Deadline) -> None:
     model = embedder.model
     while True:
         deadline.check()
+        # Reads and writes in separate transactions: on SQLite a reader that starts writing fails
+        # if anyone committed in between. The status guard in the write keeps it safe.
         with ctx.session() as session:
             rows = session.execute(
                 select(Chunk.index, Chunk.text_sha256)
@@ -33,15 +35,17 @@ def run_store(ctx: Context, document_id: str, deadline: Deadline) -> None:
                 .order_by(Chunk.index)  # type: ignore[arg-type]
                 .limit(STORE_BATCH)
             ).all()
-            if not rows:
-                break
             vectors = _vectors(session, model, embedder.dimensions, {h for _, h in rows})
-            if len(vectors) < len({h for _, h in rows}):
-                # The cache lost vectors (pruned, or another model configured): embed them again.
-                ctx.send(Stage.EMBED, document_id)
-                return
+            stored = _stored(session, document_id, model)
+        if not rows:
+            break
+        if len(vectors) < len({h for _, h in rows}):
+            # The cache lost vectors (pruned, or another model configured): embed them again.
+            ctx.send(Stage.EMBED, document_id)
+            return
+        with ctx.session() as session:
             # The status guard before the write: a canceled document's chunks may already be gone.
-            lifecycle.advance(session, document_id, chunks_stored=_stored(session, document_id, model))
+            lifecycle.advance(session, document_id, chunks_stored=stored)
             session.execute(
                 update(Chunk),
                 [
@@ -57,7 +61,9 @@ def run_store(ctx: Context, document_id: str, deadline: Deadline) -> None:
             )
 
     with ctx.session() as session:
-        lifecycle.advance(session, document_id, chunks_stored=_stored(session, document_id, model))
+        stored = _stored(session, document_id, model)
+    with ctx.session() as session:
+        lifecycle.advance(session, document_id, chunks_stored=stored)
         lifecycle.complete(session, document_id)
 
 

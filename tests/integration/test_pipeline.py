@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 
-from fixtures.make_fixtures import write_text_pdf
+from fixtures.make_fixtures import image_only_pdf_bytes, text_pdf_bytes, write_text_pdf
 from pipeline.settings import Settings
 from tests.conftest import FIXTURES
 from tests.integration.conftest import Stack
@@ -67,6 +68,22 @@ def test_fixtures_complete_with_chunks_matching_pypdf(stack: Stack) -> None:
     assert names.count("stage") == 3
     seqs = [event.seq for event in stack.events(ids["thirty_pages.pdf"])]
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_pages_without_text_are_counted_and_the_rest_completes(stack: Stack, tmp_path: Path) -> None:
+    writer = PdfWriter()
+    for part in (text_pdf_bytes(3, seed=3), image_only_pdf_bytes(2)):
+        writer.append(PdfReader(io.BytesIO(part)))
+    mixed = tmp_path / "mixed.pdf"
+    with mixed.open("wb") as out:
+        writer.write(out)
+    stack.start()
+    document = stack.wait_for(stack.upload(mixed).json()["id"])
+    assert document["status"] == "completed"
+    assert (document["pages_total"], document["pages_without_text"]) == (5, 2)
+    assert stack.events(document["id"])[-1].data["pages_without_text"] == 2
+    image_only = stack.wait_for(stack.upload(FIXTURES / "image_only.pdf").json()["id"])
+    assert (image_only["error"]["type"], image_only["pages_without_text"]) == ("no_text", 2)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from pipeline.settings import Settings
 from tests.conftest import FIXTURES
 
 DOCUMENT_KEYS = {
-    "id", "filename", "sha256", "size_bytes", "status", "stage", "pages_total", "pages_parsed",
+    "id", "filename", "sha256", "size_bytes", "status", "stage", "pages_total", "pages_parsed", "pages_without_text",
     "chunks_total", "chunks_embedded", "chunks_stored", "progress", "attempts", "error",
     "created_at", "started_at", "finished_at", "updated_at", "links",
 }  # fmt: skip
