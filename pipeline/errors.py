@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import redis.exceptions
+from dramatiq import Retry
 from dramatiq.middleware import TimeLimitExceeded
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -68,7 +69,7 @@ class StopProcessing(Exception):
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, TransientError):
+    if isinstance(exc, TransientError | Retry):
         return True
     if isinstance(exc, PipelineError | TimeLimitExceeded):
         return False
@@ -81,6 +82,8 @@ def is_transient(exc: BaseException) -> bool:
 
 def describe(exc: BaseException, stage: str, time_limit_s: float) -> tuple[str, str]:
     """The ``(type, message)`` a document records when ``exc`` ends it."""
+    if isinstance(exc, Retry) and exc.__cause__ is not None:
+        return describe(exc.__cause__, stage, time_limit_s)
     if isinstance(exc, TimeLimitExceeded):
         return "time_limit", f"the {stage} stage ran longer than its limit of {time_limit_s:g}s"
     if isinstance(exc, PipelineError):

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(default=64, ge=1, le=2048)
     embedding_timeout_s: float = Field(default=30.0, gt=0)
     embedding_max_retries: int = Field(default=2, ge=0, le=10)
+    embedding_concurrency: int = Field(
+        default=4, ge=1, description="Embedding requests in flight at once, across every worker process."
+    )
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "PDFLINE_OPENAI_API_KEY")
     )

@@ -19,6 +19,7 @@ from pipeline.context import Context
 from pipeline.embedders import Embedder
 from pipeline.models import CachedEmbedding, Chunk, Stage
 from pipeline.stages.pacing import Deadline, Pacer
+from pipeline.stages.provider import embed_batch, limiter_for
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,13 @@ def run_embed(ctx: Context, document_id: str, deadline: Deadline) -> None:
         pending.clear()
 
     items = list(missing.items())
+    limiter = limiter_for(ctx)
     batch_size = ctx.settings.embedding_batch_size
     try:
         for start in range(0, len(items), batch_size):
             deadline.check()
             batch = items[start : start + batch_size]
-            vectors = embedder.embed([text for _, text in batch])
+            vectors = embed_batch(ctx, limiter, [text for _, text in batch], deadline)
             pending.extend(_cache_row(embedder, h, vector) for (h, _), vector in zip(batch, vectors, strict=True))
             if start + batch_size >= len(items) or pacer.due():
                 keep_paid_vectors()

@@ -51,8 +51,9 @@ class Stack:
             self.monkeypatch.setenv(name, value)
         return self
 
-    def start_worker(self) -> WorkerProcess:
-        self.worker = WorkerProcess({**os.environ, **self.env}, self.tmp_path / "worker.log").start()
+    def start_worker(self, processes: int = 1, threads: int = 2) -> WorkerProcess:
+        log_path = self.tmp_path / "worker.log"
+        self.worker = WorkerProcess({**os.environ, **self.env}, log_path, processes=processes, threads=threads).start()
         return self.worker
 
     def start_api_process(self) -> ApiProcess:

@@ -32,6 +32,8 @@ class FakeEmbeddingServer:
         self.script: deque[Scripted] = deque()
         #: Seconds each successful answer takes, like a real model would.
         self.delay_s = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -84,8 +86,15 @@ class FakeEmbeddingServer:
                 if body.get("encoding_format") != "float":
                     record.status = 400
                     return self._reply(400, {"error": {"message": "only float", "type": "invalid_request_error"}})
-                if server.delay_s:
-                    time.sleep(server.delay_s)
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    if server.delay_s:
+                        time.sleep(server.delay_s)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
                 embedder = HashingEmbedder(body.get("dimensions") or 64)
                 inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 data = [

@@ -1,0 +1,56 @@
+"""The embedding provider's limits: Retry-After honoured by stage retries, one shared concurrency limit."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from tests.conftest import FIXTURES
+from tests.integration.conftest import Stack
+from tests.support.embedding_server import FakeEmbeddingServer
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_429s_retry_after_sets_the_stage_retry_delay(stack: Stack, embedding_server: FakeEmbeddingServer) -> None:
+    embedding_server.fail_next(2, status=429, headers={"Retry-After": "1.5"})
+    stack.start(
+        OPENAI_BASE_URL=embedding_server.base_url,
+        PDFLINE_EMBEDDING_MAX_RETRIES="0",  # the SDK gives up at once: the stage retry must wait instead
+        PDFLINE_RETRY_MIN_BACKOFF_S="0.1",
+    )
+    document = stack.wait_for(stack.upload(FIXTURES / "plain.pdf").json()["id"])
+    assert document["status"] == "completed", document
+    assert document["attempts"] == 2
+    first, second, third = embedding_server.requests[:3]
+    assert [r.status for r in (first, second, third)] == [429, 429, 200]
+    assert second.at - first.at >= 1.4, "waited as the provider asked, not the 0.1 s backoff"
+    assert third.at - second.at >= 1.4
+    retrying = [e for e in stack.events(document["id"]) if e.name == "retrying"]
+    assert [e.data["retry_reason"]["type"] for e in retrying] == ["embedding_unavailable"] * 2
+
+
+def test_one_concurrency_limit_holds_across_worker_processes(
+    stack: Stack, embedding_server: FakeEmbeddingServer
+) -> None:
+    embedding_server.delay_s = 0.05
+    stack.configure(
+        OPENAI_BASE_URL=embedding_server.base_url,
+        PDFLINE_EMBEDDING_CONCURRENCY="1",
+        PDFLINE_EMBEDDING_BATCH_SIZE="4",
+    )
+    with TestClient(create_app()) as client:
+        ids = [
+            client.post("/documents", files={"file": (name, (FIXTURES / name).read_bytes())}).json()["id"]
+            for name in ("thirty_pages.pdf", "multipage.pdf", "encrypted_empty_password.pdf")
+        ]
+        stack.start_worker(processes=2, threads=4)
+
+        def all_completed() -> bool:
+            return all(client.get(f"/documents/{i}").json()["status"] == "completed" for i in ids)
+
+        wait_until(all_completed, timeout=120, what="all three documents to complete")
+    assert len(embedding_server.requests) > 10
+    assert embedding_server.max_in_flight == 1, "eight threads in two processes, one request at a time"
