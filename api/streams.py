@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from api.fanout import EventHub, Signal, Subscription, encode_frame
 from api.schemas import document_out
 from pipeline.context import Context
-from pipeline.events import TERMINAL_EVENTS
+from pipeline.events import TERMINAL_EVENTS, wire_form
 from pipeline.models import Document, Event, Status
 
 #: Sent with the first event: how long (ms) a browser waits before reconnecting.
@@ -77,6 +78,44 @@ async def _subscribed(hub: EventHub, document_id: str | None, shutdown: anyio.Ev
         hub.unsubscribe(subscription)
 
 
+@dataclass
+class Replayed:
+    """One read of the event log, in the hub's wire form."""
+
+    items: list[dict[str, Any]]
+    more: bool = False  # another page is waiting: read again at once
+    over: bool = False  # nothing more can come: end the stream
+
+
+async def log_then_live(
+    subscription: Subscription,
+    replay: Callable[[], Awaitable[Replayed]],
+    *,
+    replay_first: bool,
+    missed: Callable[[dict[str, Any]], bool] = lambda _: False,
+) -> AsyncIterator[dict[str, Any]]:
+    """The log and the hub as one sequence of events. The log is read first if asked, and again
+    whenever the hub says RESYNC or ``missed`` says a live event skipped over something; the
+    sequence ends on CLOSED or when a read says nothing more can come. Callers drop repeats by id
+    (they see each item before ``replay`` or ``missed`` run again, so those can use their state)."""
+    catch_up = replay_first
+    while True:
+        while catch_up:
+            page = await replay()
+            for item in page.items:
+                yield item
+            if page.over:
+                return
+            catch_up = page.more
+        item = await subscription.get()
+        if item is Signal.CLOSED:
+            return
+        if item is Signal.RESYNC or missed(item):
+            catch_up = True
+            continue
+        yield item
+
+
 async def document_stream(
     ctx: Context,
     hub: EventHub,
@@ -99,42 +138,28 @@ async def document_stream(
                 if terminal is not None:
                     yield _sse(terminal.name, terminal.seq, terminal.data)
                 return
-            catch_up = False  # subscribed before the snapshot was read: live events take it from here
         else:
             last = last_event_id
-            catch_up = True
 
-        while True:
-            if catch_up:
-                events, status = await run_in_threadpool(_document_events_after, ctx, document_id, last)
-                for event in events:
-                    yield _sse(event.name, event.seq, event.data, first=first)
-                    first = False
-                    last = event.seq
-                    if event.name in TERMINAL_EVENTS:
-                        return
-                if status is None or Status(status).is_terminal:
+        async def replay() -> Replayed:
+            events, status = await run_in_threadpool(_document_events_after, ctx, document_id, last)
+            return Replayed([wire_form(e) for e in events], over=status is None or Status(status).is_terminal)
+
+        # Subscribed before the snapshot was read: after a snapshot, live events take it from there.
+        events = log_then_live(
+            subscription, replay, replay_first=last_event_id is not None, missed=lambda i: int(i["seq"]) > last + 1
+        )
+        async with aclosing(events):
+            async for item in events:
+                seq = int(item["seq"])
+                if seq <= last:
+                    continue
+                frame = item.get("frame")
+                yield frame if frame and not first else _sse(item["name"], seq, item["data"], first=first)
+                first = False
+                last = seq
+                if item["name"] in TERMINAL_EVENTS:
                     return
-                catch_up = False
-
-            item = await subscription.get()
-            if item is Signal.CLOSED:
-                return
-            if item is Signal.RESYNC:
-                catch_up = True
-                continue
-            assert isinstance(item, dict)
-            seq = int(item["seq"])
-            if seq <= last:
-                continue
-            if seq > last + 1:
-                catch_up = True  # something was missed on the way: the log has it
-                continue
-            yield _sse(item["name"], seq, item["data"], first=True) if first else item["frame"]
-            first = False
-            last = seq
-            if item["name"] in TERMINAL_EVENTS:
-                return
 
 
 def _global_snapshot(ctx: Context, status: str | None) -> tuple[list[Document], Event | None]:
@@ -192,39 +217,20 @@ async def global_stream(
                 sent[document.id] = document.last_event_id
             after_pk = latest.id if latest and latest.id is not None else 0
 
-        catch_up = True
-        while True:
-            if catch_up:
-                while True:
-                    events = await run_in_threadpool(_global_events_after, ctx, after_pk)
-                    for event in events:
-                        after_pk = max(after_pk, event.id or 0)
-                        if event.seq <= sent.get(event.document_id, 0):
-                            continue
-                        sent[event.document_id] = event.seq
-                        if wanted(event.data):
-                            yield _sse(event.name, f"{event.document_id}:{event.seq}", event.data, first=first)
-                            first = False
-                    if len(events) < REPLAY_PAGE:
-                        break
-                catch_up = False
+        async def replay() -> Replayed:
+            events = await run_in_threadpool(_global_events_after, ctx, after_pk)
+            return Replayed([wire_form(e) for e in events], more=len(events) == REPLAY_PAGE)
 
-            item = await subscription.get()
-            if item is Signal.CLOSED:
-                return
-            if item is Signal.RESYNC:
-                catch_up = True
-                continue
-            assert isinstance(item, dict)
-            document_id, seq = item["document_id"], int(item["seq"])
-            after_pk = max(after_pk, int(item.get("pk") or 0))
-            if seq <= sent.get(document_id, 0):
-                continue
-            sent[document_id] = seq
-            if wanted(item["data"]):
-                yield (
-                    _sse(item["name"], f"{document_id}:{seq}", item["data"], first=True)
-                    if first
-                    else item["global_frame"]
-                )
-                first = False
+        events = log_then_live(subscription, replay, replay_first=True)
+        async with aclosing(events):
+            async for item in events:
+                document_id, seq = item["document_id"], int(item["seq"])
+                after_pk = max(after_pk, int(item.get("pk") or 0))
+                if seq <= sent.get(document_id, 0):
+                    continue
+                sent[document_id] = seq
+                if wanted(item["data"]):
+                    frame = item.get("global_frame")
+                    event_id = f"{document_id}:{seq}"
+                    yield frame if frame and not first else _sse(item["name"], event_id, item["data"], first=first)
+                    first = False

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from api.main import create_app
 from pipeline.cli.local_redis import LocalRedis, free_port
 from pipeline.models import Event
+from tests.support.embedding_server import FakeEmbeddingServer
 from tests.support.processes import ApiProcess, WorkerProcess
 from tests.support.waiting import wait_until
 
@@ -26,6 +27,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedi
     server = LocalRedis(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+def embedding_env(server: FakeEmbeddingServer, **extra: str) -> dict[str, str]:
+    """Workers embed through the test's server, and the SDK does not retry on its own: the stage
+    retries are what a test sees."""
+    return {"OPENAI_BASE_URL": server.base_url, "PDFLINE_EMBEDDING_MAX_RETRIES": "0", **extra}
 
 
 class Stack:

@@ -7,20 +7,11 @@ import time
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, embedding_env
 from tests.support.embedding_server import FakeEmbeddingServer
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def embedding_env(server: FakeEmbeddingServer, **extra: str) -> dict[str, str]:
-    return {
-        "OPENAI_BASE_URL": server.base_url,
-        "PDFLINE_EMBEDDING_MAX_RETRIES": "0",
-        "PDFLINE_EMBEDDING_DIMENSIONS": "16",
-        **extra,
-    }
 
 
 def inputs(server: FakeEmbeddingServer) -> int:
@@ -50,7 +41,7 @@ def test_a_running_document_stops_within_seconds_and_its_partial_rows_go(
     stack: Stack, embedding_server: FakeEmbeddingServer
 ) -> None:
     embedding_server.delay_s = 0.2
-    stack.start(**embedding_env(embedding_server, PDFLINE_EMBEDDING_BATCH_SIZE="2"))
+    stack.start(**embedding_env(embedding_server, PDFLINE_EMBEDDING_DIMENSIONS="16", PDFLINE_EMBEDDING_BATCH_SIZE="2"))
     document = stack.upload(FIXTURES / "thirty_pages.pdf").json()
     wait_until(lambda: len(embedding_server.requests) >= 3, timeout=60, what="embedding to be under way")
     response = stack.client.post(f"/documents/{document['id']}/cancel")
@@ -84,7 +75,14 @@ def test_a_failed_document_retries_from_its_failed_stage_without_paying_twice(
     stack: Stack, embedding_server: FakeEmbeddingServer
 ) -> None:
     embedding_server.succeed_then_fail(3, 100, status=503)
-    stack.start(**embedding_env(embedding_server, PDFLINE_EMBEDDING_BATCH_SIZE="4", PDFLINE_MAX_RETRIES="1"))
+    stack.start(
+        **embedding_env(
+            embedding_server,
+            PDFLINE_EMBEDDING_DIMENSIONS="16",
+            PDFLINE_EMBEDDING_BATCH_SIZE="4",
+            PDFLINE_MAX_RETRIES="1",
+        )
+    )
     document = stack.upload(FIXTURES / "thirty_pages.pdf").json()
     failed = stack.wait_for(document["id"])
     assert failed["status"] == "failed"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, embedding_env
 from tests.support.embedding_server import FakeEmbeddingServer
 from tests.support.sse import StreamReader, read_until_terminal
 from tests.support.waiting import wait_until
@@ -30,11 +30,21 @@ def slow_pipeline(stack: Stack, server: FakeEmbeddingServer) -> None:
     """Many small, slow embedding batches and frequent progress: a long, eventful stream."""
     server.delay_s = 0.05
     stack.configure(
-        OPENAI_BASE_URL=server.base_url,
-        PDFLINE_EMBEDDING_BATCH_SIZE="4",
-        PDFLINE_PROGRESS_INTERVAL_S="0.02",
-        PDFLINE_EMBEDDING_DIMENSIONS="16",
+        **embedding_env(
+            server,
+            PDFLINE_EMBEDDING_BATCH_SIZE="4",
+            PDFLINE_PROGRESS_INTERVAL_S="0.02",
+            PDFLINE_EMBEDDING_DIMENSIONS="16",
+        )
     )
+
+
+def watch(url: str, document: dict) -> StreamReader:  # type: ignore[type-arg]
+    """A reader on the document's stream, started, with its snapshot already in."""
+    reader = StreamReader(f"{url}/documents/{document['id']}/events")
+    reader.start()
+    assert reader.first.wait(30)
+    return reader
 
 
 def sse_clients(url: str) -> float:
@@ -47,9 +57,7 @@ def sse_clients(url: str) -> float:
 def test_a_watcher_sees_snapshot_then_every_stage_to_completed(stack: Stack) -> None:
     api = stack.configure().start_api_process()
     document = upload(api.url, FIXTURES / "thirty_pages.pdf")
-    reader = StreamReader(f"{api.url}/documents/{document['id']}/events")
-    reader.start()
-    assert reader.first.wait(30)
+    reader = watch(api.url, document)
     stack.start_worker()
     assert reader.done.wait(60), reader.events
     assert reader.error is None
@@ -188,9 +196,7 @@ def test_the_all_documents_stream_and_its_resume(stack: Stack) -> None:
 def test_server_shutdown_ends_open_streams_and_uvicorn_exits(stack: Stack) -> None:
     api = stack.configure().start_api_process()
     document = upload(api.url, FIXTURES / "plain.pdf")
-    reader = StreamReader(f"{api.url}/documents/{document['id']}/events")
-    reader.start()
-    assert reader.first.wait(30)
+    reader = watch(api.url, document)
     assert api.process is not None
     api.process.send_signal(signal.SIGTERM)
     assert reader.done.wait(15), "the open stream should end when the server shuts down"
@@ -204,16 +210,11 @@ def test_server_shutdown_ends_open_streams_and_uvicorn_exits(stack: Stack) -> No
 def test_a_retry_shows_retrying_and_progress_carries_on(stack: Stack, embedding_server: FakeEmbeddingServer) -> None:
     embedding_server.fail_next(2, status=503)
     stack.configure(
-        OPENAI_BASE_URL=embedding_server.base_url,
-        PDFLINE_EMBEDDING_MAX_RETRIES="0",
-        PDFLINE_EMBEDDING_BATCH_SIZE="4",
-        PDFLINE_PROGRESS_INTERVAL_S="0",
+        **embedding_env(embedding_server, PDFLINE_EMBEDDING_BATCH_SIZE="4", PDFLINE_PROGRESS_INTERVAL_S="0")
     )
     api = stack.start_api_process()
     document = upload(api.url, FIXTURES / "thirty_pages.pdf")
-    reader = StreamReader(f"{api.url}/documents/{document['id']}/events")
-    reader.start()
-    assert reader.first.wait(30)
+    reader = watch(api.url, document)
     stack.start_worker()
     assert reader.done.wait(60), reader.names
     assert reader.names.count("retrying") == 2

@@ -11,7 +11,7 @@ from pypdf import PdfReader, PdfWriter
 from fixtures.make_fixtures import image_only_pdf_bytes, text_pdf_bytes, write_text_pdf
 from pipeline.settings import Settings
 from tests.conftest import FIXTURES
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, embedding_env
 from tests.support.embedding_server import FakeEmbeddingServer
 
 pytestmark = pytest.mark.integration
@@ -135,11 +135,12 @@ def test_embedding_server_failing_twice_then_succeeding_completes_with_attempts(
 ) -> None:
     embedding_server.fail_next(2, status=500)
     stack.start(
-        OPENAI_BASE_URL=embedding_server.base_url,
-        OPENAI_API_KEY="test-key",
-        PDFLINE_EMBEDDING_MODEL="fake-embed",
-        PDFLINE_EMBEDDING_DIMENSIONS="32",
-        PDFLINE_EMBEDDING_MAX_RETRIES="0",
+        **embedding_env(
+            embedding_server,
+            OPENAI_API_KEY="test-key",
+            PDFLINE_EMBEDDING_MODEL="fake-embed",
+            PDFLINE_EMBEDDING_DIMENSIONS="32",
+        )
     )
     document = stack.wait_for(stack.upload(FIXTURES / "multipage.pdf").json()["id"])
     assert document["status"] == "completed", document
@@ -159,11 +160,7 @@ def test_embedding_provider_down_past_the_retry_budget_fails_the_document(
     stack: Stack, embedding_server: FakeEmbeddingServer
 ) -> None:
     embedding_server.fail_next(50, status=503)
-    stack.start(
-        OPENAI_BASE_URL=embedding_server.base_url,
-        PDFLINE_EMBEDDING_MAX_RETRIES="0",
-        PDFLINE_MAX_RETRIES="2",
-    )
+    stack.start(**embedding_env(embedding_server, PDFLINE_MAX_RETRIES="2"))
     document = stack.wait_for(stack.upload(FIXTURES / "plain.pdf").json()["id"])
     assert document["status"] == "failed"
     assert document["error"]["type"] == "embedding_unavailable"

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from tests.conftest import FIXTURES
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, embedding_env
 from tests.support.embedding_server import FakeEmbeddingServer
 from tests.support.waiting import wait_until
 
@@ -16,11 +16,8 @@ pytestmark = pytest.mark.integration
 
 def test_a_429s_retry_after_sets_the_stage_retry_delay(stack: Stack, embedding_server: FakeEmbeddingServer) -> None:
     embedding_server.fail_next(2, status=429, headers={"Retry-After": "1.5"})
-    stack.start(
-        OPENAI_BASE_URL=embedding_server.base_url,
-        PDFLINE_EMBEDDING_MAX_RETRIES="0",  # the SDK gives up at once: the stage retry must wait instead
-        PDFLINE_RETRY_MIN_BACKOFF_S="0.1",
-    )
+    # The SDK gives up at once: it is the stage retry that must wait as asked.
+    stack.start(**embedding_env(embedding_server, PDFLINE_RETRY_MIN_BACKOFF_S="0.1"))
     document = stack.wait_for(stack.upload(FIXTURES / "plain.pdf").json()["id"])
     assert document["status"] == "completed", document
     assert document["attempts"] == 2
@@ -37,9 +34,7 @@ def test_one_concurrency_limit_holds_across_worker_processes(
 ) -> None:
     embedding_server.delay_s = 0.05
     stack.configure(
-        OPENAI_BASE_URL=embedding_server.base_url,
-        PDFLINE_EMBEDDING_CONCURRENCY="1",
-        PDFLINE_EMBEDDING_BATCH_SIZE="4",
+        **embedding_env(embedding_server, PDFLINE_EMBEDDING_CONCURRENCY="1", PDFLINE_EMBEDDING_BATCH_SIZE="4")
     )
     with TestClient(create_app()) as client:
         ids = [
