@@ -43,7 +43,7 @@ def retry(ctx: Context, document_id: str) -> Document:
     if document is None:
         raise APIError(409, "not_retryable", f"document {document_id} changed state meanwhile; look again")
     try:
-        ctx.send(stage, document_id)
+        ctx.send(stage, document_id, priority=document.priority)
     except Exception as exc:
         # The row says queued: the recovery job enqueues it once the queue is back.
         raise APIError(503, "queue_unavailable", "the queue is unreachable; the retry starts when it is back") from exc

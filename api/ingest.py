@@ -13,6 +13,7 @@ from api.errors import APIError
 from api.uploads import ReceivedFile
 from pipeline import lifecycle
 from pipeline.context import Context
+from pipeline.messages import Priority
 from pipeline.models import Document, Stage, Status
 from pipeline.pdf import looks_like_pdf, remove_password
 from pipeline.purge import purge_document
@@ -33,7 +34,14 @@ def validate(received: ReceivedFile) -> None:
         raise APIError(415, "not_a_pdf", f"{received.filename!r} is not a PDF (no %PDF- header)")
 
 
-def ingest(ctx: Context, received: ReceivedFile, *, reprocess: bool, password: str | None = None) -> Ingested:
+def ingest(
+    ctx: Context,
+    received: ReceivedFile,
+    *,
+    reprocess: bool,
+    password: str | None = None,
+    priority: Priority = Priority.NORMAL,
+) -> Ingested:
     with ctx.session() as session:
         existing = session.scalar(select(Document).where(Document.sha256 == received.sha256))
     if existing is not None:
@@ -42,11 +50,13 @@ def ingest(ctx: Context, received: ReceivedFile, *, reprocess: bool, password: s
             return Ingested(existing, created=False)
         if password:
             remove_password(received.path, password)
-        return Ingested(_reprocess(ctx, existing, received), created=True)
+        return Ingested(_reprocess(ctx, existing, received, priority), created=True)
 
     if password:
         remove_password(received.path, password)
-    document = Document(filename=received.filename, sha256=received.sha256, size_bytes=received.size)
+    document = Document(
+        filename=received.filename, sha256=received.sha256, size_bytes=received.size, priority=priority.value
+    )
     target = ctx.upload_path(document.id)
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(received.path, target)
@@ -65,13 +75,13 @@ def ingest(ctx: Context, received: ReceivedFile, *, reprocess: bool, password: s
     return Ingested(document, created=True)
 
 
-def _reprocess(ctx: Context, existing: Document, received: ReceivedFile) -> Document:
+def _reprocess(ctx: Context, existing: Document, received: ReceivedFile, priority: Priority) -> Document:
     if existing.status in (Status.QUEUED, Status.RUNNING):
         received.path.unlink(missing_ok=True)
         raise APIError(409, "already_processing", f"document {existing.id} is {existing.status}; wait or cancel it")
     os.replace(received.path, ctx.upload_path(existing.id))
     with ctx.session() as session:
-        document = lifecycle.requeue_from_scratch(session, existing.id)
+        document = lifecycle.requeue_from_scratch(session, existing.id, priority=priority.value)
     if document is None:
         raise APIError(409, "already_processing", f"document {existing.id} changed state; try again")
     _send(ctx, document)
@@ -88,7 +98,7 @@ def _enqueue_or_undo(ctx: Context, document: Document) -> None:
 
 def _send(ctx: Context, document: Document) -> None:
     try:
-        ctx.send(Stage.PARSE, document.id)
+        ctx.send(Stage.PARSE, document.id, priority=document.priority)
     except Exception as exc:
         log.error("could not queue document %s: %s", document.id, exc)
         raise APIError(503, "queue_unavailable", "the job queue is unreachable; try again shortly") from exc

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from pipeline.embedders import Embedder, build_embedder
 from pipeline.events import PENDING_EVENTS, EventPublisher, NullPublisher
+from pipeline.messages import Priority, Route, Step
 from pipeline.models import Stage
 from pipeline.settings import Settings
 
@@ -46,5 +47,7 @@ class Context:
     def upload_path(self, document_id: str) -> Path:
         return self.settings.uploads_dir / f"{document_id}.pdf"
 
-    def send(self, stage: Stage, document_id: str) -> None:
-        self.broker.get_actor(stage.value).send(document_id)
+    def send(self, step: Step | Stage, document_id: str, *args: int, priority: str = Priority.NORMAL) -> None:
+        """Queue a document's next step on the queues of its priority."""
+        route = Route(Step(step.value), Priority(priority))
+        self.broker.get_actor(route.actor_name).send(document_id, *args)

@@ -6,8 +6,10 @@ import time
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 import pipeline.models  # noqa: F401  (registers the tables)
 from pipeline.metrics import count_queries
@@ -46,3 +48,11 @@ def init_schema(engine: Engine, *, attempts: int = 5) -> None:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def insert_ignoring_duplicates(session: Session, table: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Insert rows, skipping those whose key is already there: redelivered work writes the same rows."""
+    if not rows:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(table).on_conflict_do_nothing(), rows)

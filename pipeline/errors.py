@@ -36,6 +36,10 @@ class CorruptPdf(PermanentError):
     type = "corrupt_pdf"
 
 
+class TooManyPages(PermanentError):
+    type = "too_many_pages"
+
+
 class NoText(PermanentError):
     type = "no_text"
 

@@ -20,7 +20,15 @@ from pipeline.models import Chunk, Document, Event, Page, Stage, Status
 from pipeline.models.types import utcnow
 
 ACTIVE = (Status.QUEUED, Status.RUNNING)
-COUNTERS = ("pages_total", "pages_parsed", "pages_without_text", "chunks_total", "chunks_embedded", "chunks_stored")
+COUNTERS = (
+    "pages_total",
+    "pages_parsed",
+    "pages_without_text",
+    "pages_skipped",
+    "chunks_total",
+    "chunks_embedded",
+    "chunks_stored",
+)
 
 
 def transition(
@@ -87,12 +95,27 @@ def begin_stage(session: Session, document_id: str, stage: Stage) -> Document | 
     )
 
 
-def report_progress(session: Session, document_id: str, **counters: int) -> Document | None:
+def continue_stage(session: Session, document_id: str) -> Document | None:
+    """Another message of a running stage (a range of a big parse) starts: no new ``stage`` event."""
+    return transition(session, document_id, event=None, allowed_from=(Status.RUNNING,), heartbeat_at=utcnow())
+
+
+def report_progress(session: Session, document_id: str, **counters: Any) -> Document | None:
     return transition(session, document_id, event="progress", allowed_from=(Status.RUNNING,), **counters)
 
 
-def advance(session: Session, document_id: str, **counters: int) -> Document:
-    """Progress for a running stage; raises ``StopProcessing`` when the document is no longer running."""
+def hold(session: Session, document_id: str) -> Document:
+    """Take a running document's row lock for the rest of the transaction, so what the transaction
+    reads next includes every commit made before it (on Postgres too); ``StopProcessing`` otherwise."""
+    document = transition(session, document_id, event=None, allowed_from=(Status.RUNNING,))
+    if document is None:
+        raise StopProcessing(document_id)
+    return document
+
+
+def advance(session: Session, document_id: str, **counters: Any) -> Document:
+    """Progress for a running stage (counters are values or SQL expressions); raises
+    ``StopProcessing`` when the document is no longer running."""
     document = report_progress(session, document_id, **counters)
     if document is None:
         raise StopProcessing(document_id)
@@ -149,7 +172,7 @@ def complete(session: Session, document_id: str) -> Document | None:
     )
 
 
-def requeue_from_scratch(session: Session, document_id: str) -> Document | None:
+def requeue_from_scratch(session: Session, document_id: str, *, priority: str) -> Document | None:
     """A finished document goes back to ``queued`` with its derived rows and counters cleared."""
     document = transition(
         session,
@@ -157,6 +180,7 @@ def requeue_from_scratch(session: Session, document_id: str) -> Document | None:
         event=None,
         allowed_from=(Status.COMPLETED, Status.FAILED, Status.CANCELED),
         status=Status.QUEUED,
+        priority=priority,
         stage=None,
         error_type=None,
         error_message=None,

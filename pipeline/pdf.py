@@ -8,11 +8,16 @@ file means the file is corrupt, never that the worker should crash.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from pypdf import PasswordType, PdfReader, PdfWriter
+from pypdf import PasswordType, PdfReader, PdfWriter, apply_configuration
+from pypdf.errors import LimitReachedError
 
 from pipeline.errors import CorruptPdf, Encrypted, NotAPdf
+from pipeline.page_timer import PageTimeLimit, call_with_time_limit
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +76,44 @@ def page_count(reader: PdfReader) -> int:
     return len(reader.pages)
 
 
-def extract_page_text(reader: PdfReader, index: int) -> str | None:
-    """The page's text, or ``None`` when pypdf cannot read this page (the rest of the file may be fine)."""
+@contextmanager
+def decompression_limits(max_stream_bytes: int) -> Iterator[None]:
+    """pypdf's limits on what one stream may grow to, for the current thread: a few kilobytes of
+    zlib can claim gigabytes of memory."""
+    with apply_configuration(
+        maximum_declared_stream_length=max_stream_bytes,
+        array_based_stream_maximum_output_length=max_stream_bytes,
+        zlib_maximum_output_length=max_stream_bytes,
+        lzw_maximum_output_length=max_stream_bytes,
+        run_length_maximum_output_length=max_stream_bytes,
+        jbig2_maximum_output_length=max_stream_bytes,
+        brotli_maximum_output_length=max_stream_bytes,
+        image_maximum_buffer_size=max_stream_bytes,
+        stream_decoding_work_maximum_length=4 * max_stream_bytes,
+    ):
+        yield
+
+
+@dataclass(frozen=True)
+class PageText:
+    text: str
+    #: Why the page was skipped; ``None`` when it was read (even if it had no text).
+    skipped: str | None = None
+
+
+def read_page(reader: PdfReader, number: int, time_limit_s: float) -> PageText:
+    """Page ``number`` (from 1), or why it was skipped: the rest of the file may be fine."""
     try:
-        return reader.pages[index].extract_text() or ""
+        text = call_with_time_limit(lambda: reader.pages[number - 1].extract_text(), time_limit_s)
+        return PageText(text or "")
+    except PageTimeLimit as exc:
+        reason = str(exc)
+    except LimitReachedError as exc:
+        reason = f"it exceeds a safety limit ({_describe(exc)})"
     except Exception as exc:
-        log.warning("page %d could not be read: %s", index + 1, _describe(exc))
-        return None
+        reason = f"pypdf could not read it ({_describe(exc)})"
+    log.warning("page %d skipped: %s", number, reason)
+    return PageText("", skipped=reason)
 
 
 def _describe(exc: BaseException) -> str:

@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=200, ge=8, description="Tokens (whitespace-separated words) per chunk.")
     chunk_overlap: int = Field(default=40, ge=0)
 
+    parse_range_pages: int = Field(
+        default=50, ge=1, description="Bigger documents are parsed as ranges of this many pages, one message each."
+    )
+    page_time_limit_s: float = Field(default=30.0, gt=0, description="A page taking longer is skipped and recorded.")
+    max_pages: int = Field(default=5000, ge=1, description="Documents with more pages fail with too_many_pages.")
+    max_stream_mb: float = Field(
+        default=64.0, gt=0, description="The most one PDF stream may decompress to; bigger ones skip their page."
+    )
+
     parse_time_limit_s: float = Field(default=600.0, gt=0)
     embed_time_limit_s: float = Field(default=900.0, gt=0)
     store_time_limit_s: float = Field(default=300.0, gt=0)
@@ -104,6 +113,10 @@ class Settings(BaseSettings):
     def incoming_dir(self) -> Path:
         """Half-written uploads live here until they are validated and moved into ``uploads_dir``."""
         return self.data_dir / "incoming"
+
+    @property
+    def max_stream_bytes(self) -> int:
+        return int(self.max_stream_mb * 1024 * 1024)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -17,6 +17,7 @@ from api.ingest import ingest, validate
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from api.schemas import chunk_out, document_out
 from api.uploads import receive_form
+from pipeline.messages import Priority
 from pipeline.models import Chunk, Document, Status
 from pipeline.purge import purge_document
 
@@ -28,7 +29,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 @router.post("", status_code=202)
 async def upload_documents(request: Request, ctx: ContextDep, reprocess: bool = False) -> JSONResponse:
     """Multipart ``file`` (one document back) or several ``files`` (``{"documents": [...]}``), and an
-    optional ``password`` field for encrypted PDFs."""
+    optional ``password`` field for encrypted PDFs and ``priority`` (high, normal or low)."""
     settings = ctx.settings
     form = await receive_form(
         request,
@@ -42,8 +43,9 @@ async def upload_documents(request: Request, ctx: ContextDep, reprocess: bool = 
         for received in form.files:
             validate(received)
         password = form.fields.get("password") or None
+        priority = _priority(form.fields.get("priority"))
         results = [
-            await run_in_threadpool(ingest, ctx, received, reprocess=reprocess, password=password)
+            await run_in_threadpool(ingest, ctx, received, reprocess=reprocess, password=password, priority=priority)
             for received in form.files
         ]
     finally:
@@ -134,6 +136,13 @@ async def delete_document(document_id: str, ctx: ContextDep) -> Response:
     if not await run_in_threadpool(purge_document, ctx, document_id):
         raise not_found("document", document_id)
     return Response(status_code=204)
+
+
+def _priority(value: str | None) -> Priority:
+    try:
+        return Priority(value or Priority.NORMAL)
+    except ValueError:
+        raise APIError(422, "invalid_priority", f"priority must be high, normal or low, not {value!r}") from None
 
 
 def _find(session: SessionDep, document_id: str) -> Document:

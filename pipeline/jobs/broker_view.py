@@ -10,27 +10,26 @@ from dataclasses import dataclass, field
 
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import q_name
 
-from pipeline.models import Stage
-
-_STAGES = {stage.value for stage in Stage}
+from pipeline.messages import queue_names, route_of
 
 
 @dataclass
 class BrokerView:
     alive: set[str] = field(default_factory=set)
-    #: Messages of dead workers, by document: (hash key, redis message id).
-    dead: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    #: Messages held by dead workers, by document: (hash key, redis message id, message).
+    dead: dict[str, list[tuple[str, str, Message]]] = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
-    def load(cls, broker: RedisBroker, queue_name: str) -> BrokerView:
+    def load(cls, broker: RedisBroker, base_queue: str) -> BrokerView:
         view = cls()
         client, ns = broker.client, broker.namespace
         now_ms = int(time.time() * 1000)
         live_workers = [
             w.decode() for w in client.zrangebyscore(f"{ns}:__heartbeats__", now_ms - broker.heartbeat_timeout, "+inf")
         ]
-        for queue in (queue_name, f"{queue_name}.DQ"):
+        for queue in [name for base in queue_names(base_queue) for name in (base, f"{base}.DQ")]:
             messages_key = f"{ns}:{queue}.msgs"
             messages = client.hgetall(messages_key)
             if not messages:
@@ -41,16 +40,23 @@ class BrokerView:
                 held |= client.smembers(f"{ns}:__acks__.{worker}.{queue}")
             for redis_id, payload in messages.items():
                 message = Message.decode(payload)
-                if message.actor_name not in _STAGES or not message.args:
+                if route_of(message.actor_name) is None or not message.args:
                     continue
                 document_id = str(message.args[0])
                 if redis_id in waiting or redis_id in held:
                     view.alive.add(document_id)
                 else:
-                    view.dead[document_id].append((messages_key, redis_id.decode()))
+                    view.dead[document_id].append((messages_key, redis_id.decode(), message))
         return view
 
-    def forget_dead(self, broker: RedisBroker, document_id: str) -> None:
-        """Drop a dead worker's copy, so dramatiq's own maintenance does not run it a second time."""
-        for messages_key, redis_id in self.dead.pop(document_id, []):
+    def resend_dead(self, broker: RedisBroker, document_id: str) -> int:
+        """Queue a fresh copy of each message a dead worker held for the document, and drop the dead
+        copy so dramatiq's own maintenance does not run it a second time."""
+        dead = self.dead.pop(document_id, [])
+        for messages_key, redis_id, message in dead:
             broker.client.hdel(messages_key, redis_id)
+            options = {k: v for k, v in message.options.items() if k not in ("eta", "redis_message_id")}
+            broker.enqueue(
+                Message(q_name(message.queue_name), message.actor_name, message.args, message.kwargs, options)
+            )
+        return len(dead)

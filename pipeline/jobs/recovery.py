@@ -1,9 +1,9 @@
 """recovery: the database row is the truth; make the queue agree with it.
 
 A ``running`` document whose heartbeat is older than ``stalled_after_s``, or a ``queued`` one that
-has waited that long, and that has no stage message alive in Redis, is re-enqueued at its stage;
-after ``max_recoveries`` it fails with ``stalled``. Live work (a fresh heartbeat, a message still
-waiting or held by a live worker) is left alone.
+has waited that long, gets back the messages a dead worker held for it, or, when it has no message
+in Redis at all, a new one at its stage; after ``max_recoveries`` it fails with ``stalled``. Live
+work (a fresh heartbeat, messages waiting or held by live workers) is left alone.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def run_recovery(ctx: Context, now: datetime | None = None) -> dict[str, int]:
     broker = ctx.broker
     view = BrokerView.load(broker, ctx.settings.queue_name) if isinstance(broker, RedisBroker) else None
     for document in candidates:
-        if view is None or document.id in view.alive:
+        lost = view is not None and document.id not in view.alive and document.id not in view.dead
+        if view is None or not (lost or document.id in view.dead):
             summary["left_alone"] += 1
             continue
         if document.recoveries >= ctx.settings.max_recoveries:
@@ -66,6 +67,8 @@ def run_recovery(ctx: Context, now: datetime | None = None) -> dict[str, int]:
 
 
 def _requeue(ctx: Context, view: BrokerView, document: Document) -> None:
+    """Messages a dead worker held are sent again as they were (one range of a big parse, say); a
+    document with no message at all starts again at its stage, which resumes from stored work."""
     assert isinstance(ctx.broker, RedisBroker)
     with ctx.session() as session:
         if document.status == Status.RUNNING:
@@ -76,7 +79,9 @@ def _requeue(ctx: Context, view: BrokerView, document: Document) -> None:
             )
     if updated is None:
         return  # it moved on meanwhile
-    view.forget_dead(ctx.broker, document.id)
+    if resent := view.resend_dead(ctx.broker, document.id):
+        log.warning("document %s: re-sent %d message(s) its dead worker held", document.id, resent)
+        return
     stage = Stage(document.stage) if document.stage else Stage.PARSE
     log.warning("document %s was %s with no live message; re-enqueued at %s", document.id, document.status, stage)
-    ctx.send(stage, document.id)
+    ctx.send(stage, document.id, priority=document.priority)

@@ -13,12 +13,11 @@ from dramatiq.middleware import Middleware
 from sqlalchemy import update
 
 from pipeline.context import Context
-from pipeline.models import Document, Stage, Status
+from pipeline.messages import route_of
+from pipeline.models import Document, Status
 from pipeline.models.types import utcnow
 
 log = logging.getLogger(__name__)
-
-_STAGES = {stage.value for stage in Stage}
 
 
 class DocumentHeartbeat(Middleware):
@@ -37,7 +36,7 @@ class DocumentHeartbeat(Middleware):
         self._stop.set()
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        if message.actor_name in _STAGES:
+        if route_of(message.actor_name) is not None:
             with self._lock:
                 self._held[threading.get_ident()] = message.args[0]
 

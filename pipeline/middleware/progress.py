@@ -12,11 +12,9 @@ from dramatiq.middleware import Middleware, SkipMessage
 from pipeline import lifecycle
 from pipeline.context import Context
 from pipeline.errors import describe
-from pipeline.models import Stage
+from pipeline.messages import Step, route_of
 
 log = logging.getLogger(__name__)
-
-_STAGES = {stage.value: stage for stage in Stage}
 
 
 class DocumentProgress(Middleware):
@@ -27,11 +25,14 @@ class DocumentProgress(Middleware):
         self.ctx = ctx
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        stage = _STAGES.get(message.actor_name)
-        if stage is None:
+        route = route_of(message.actor_name)
+        if route is None:
             return
         with self.ctx.session() as session:
-            document = lifecycle.begin_stage(session, message.args[0], stage)
+            if route.step is Step.PARSE_RANGE:  # one slice of a parse that has begun already
+                document = lifecycle.continue_stage(session, message.args[0])
+            else:
+                document = lifecycle.begin_stage(session, message.args[0], route.step.stage)
         if document is None:
             raise SkipMessage(f"document {message.args[0]} is gone or no longer active")
 
@@ -43,9 +44,10 @@ class DocumentProgress(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        stage = _STAGES.get(message.actor_name)
-        if stage is None or exception is None:
+        route = route_of(message.actor_name)
+        if route is None or exception is None:
             return
+        stage = route.step.stage
         document_id = message.args[0]
         limit_s = self.ctx.settings.stage_hard_time_limit_ms(stage) / 1000
         error_type, text = describe(exception, stage.value, limit_s)

@@ -15,6 +15,7 @@ class Page(SQLModel, table=True):
     document_id: str = Field(primary_key=True, foreign_key="documents.id", ondelete="CASCADE", max_length=36)
     number: int = Field(primary_key=True, description="From 1.")
     text: str = Field(sa_column=Column(Text, nullable=False))
+    skipped_reason: str | None = Field(default=None, description="Why pypdf's text for it is missing.")
 
 
 class Chunk(SQLModel, table=True):

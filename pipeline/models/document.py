@@ -50,10 +50,12 @@ class Document(SQLModel, table=True):
     sha256: str = Field(index=True, unique=True, max_length=64)
     size_bytes: int
     status: str = Field(default=Status.QUEUED, index=True, max_length=16)
+    priority: str = Field(default="normal", max_length=8, description="high, normal or low: which queues it uses.")
     stage: str | None = Field(default=None, max_length=16)
     pages_total: int = 0
     pages_parsed: int = 0
     pages_without_text: int = Field(default=0, description="Pages that yielded no text: scans, images, blanks.")
+    pages_skipped: int = Field(default=0, description="Pages pypdf could not read in time or within limits.")
     chunks_total: int = 0
     chunks_embedded: int = 0
     chunks_stored: int = 0
@@ -95,10 +97,12 @@ class Document(SQLModel, table=True):
             "sha256": self.sha256,
             "size_bytes": self.size_bytes,
             "status": self.status,
+            "priority": self.priority,
             "stage": self.stage,
             "pages_total": self.pages_total,
             "pages_parsed": self.pages_parsed,
             "pages_without_text": self.pages_without_text,
+            "pages_skipped": self.pages_skipped,
             "chunks_total": self.chunks_total,
             "chunks_embedded": self.chunks_embedded,
             "chunks_stored": self.chunks_stored,

@@ -1,4 +1,4 @@
-"""The three stage actors, declared on a context's broker with options from its settings."""
+"""The stage actors, one per (step, priority), declared on a context's broker with options from its settings."""
 
 from __future__ import annotations
 
@@ -9,46 +9,50 @@ import dramatiq
 
 from pipeline.context import Context
 from pipeline.errors import PermanentError, StopProcessing
-from pipeline.models import Stage
+from pipeline.messages import ACTOR_PRIORITY, ROUTES, Route, Step
 from pipeline.stages.embed import run_embed
 from pipeline.stages.pacing import Deadline
-from pipeline.stages.parse import run_parse
+from pipeline.stages.parse import run_parse, run_parse_range
+from pipeline.stages.run import StageRun
 from pipeline.stages.store import run_store
 
 log = logging.getLogger(__name__)
 
-Runner = Callable[[Context, str, Deadline], None]
+Runner = Callable[..., None]
 
-RUNNERS: dict[Stage, Runner] = {
-    Stage.PARSE: run_parse,
-    Stage.EMBED: run_embed,
-    Stage.STORE: run_store,
+RUNNERS: dict[Step, Runner] = {
+    Step.PARSE: run_parse,
+    Step.PARSE_RANGE: run_parse_range,
+    Step.EMBED: run_embed,
+    Step.STORE: run_store,
 }
 
 
-def declare_stages(ctx: Context) -> dict[Stage, dramatiq.Actor]:  # type: ignore[type-arg]
+def declare_stages(ctx: Context) -> dict[str, dramatiq.Actor]:  # type: ignore[type-arg]
     settings = ctx.settings
     actors = {}
-    for stage, runner in RUNNERS.items():
-        actors[stage] = dramatiq.actor(
-            _bind(ctx, stage, runner),
+    for name, route in ROUTES.items():
+        actors[name] = dramatiq.actor(
+            _bind(ctx, route, RUNNERS[route.step]),
             broker=ctx.broker,
-            actor_name=stage.value,
-            queue_name=settings.queue_name,
-            time_limit=settings.stage_hard_time_limit_ms(stage),
+            actor_name=name,
+            queue_name=route.queue_name(settings.queue_name),
+            priority=ACTOR_PRIORITY[route.priority],
+            time_limit=settings.stage_hard_time_limit_ms(route.step.stage),
             throws=(PermanentError,),
         )
     return actors
 
 
-def _bind(ctx: Context, stage: Stage, runner: Runner) -> Callable[[str], None]:
-    def stage_actor(document_id: str) -> None:
+def _bind(ctx: Context, route: Route, runner: Runner) -> Callable[..., None]:
+    stage = route.step.stage
+
+    def stage_actor(document_id: str, *args: int) -> None:
         deadline = Deadline(stage.value, ctx.settings.stage_time_limit_s(stage))
         try:
-            runner(ctx, document_id, deadline)
+            runner(StageRun(ctx, document_id, route.priority, deadline), *args)
         except StopProcessing:
-            log.info("document %s is no longer running; %s stopped", document_id, stage.value)
+            log.info("document %s is no longer running; %s stopped", document_id, route.step.value)
 
-    stage_actor.__name__ = stage.value
-    stage_actor.__qualname__ = stage.value
+    stage_actor.__name__ = stage_actor.__qualname__ = route.actor_name.replace(".", "_")
     return stage_actor

@@ -10,16 +10,16 @@ import logging
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from pipeline import lifecycle
-from pipeline.context import Context
+from pipeline.db import insert_ignoring_duplicates
 from pipeline.embedders import Embedder
-from pipeline.models import CachedEmbedding, Chunk, Stage
-from pipeline.stages.pacing import Deadline, Pacer
+from pipeline.messages import Step
+from pipeline.models import CachedEmbedding, Chunk
+from pipeline.stages.pacing import Pacer
 from pipeline.stages.provider import embed_batch, limiter_for
+from pipeline.stages.run import StageRun
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 LOOKUP_BATCH = 500
 
 
-def run_embed(ctx: Context, document_id: str, deadline: Deadline) -> None:
+def run_embed(run: StageRun) -> None:
+    ctx, document_id, deadline = run.ctx, run.document_id, run.deadline
     embedder = ctx.embedder
     with ctx.session() as session:
         hashes_and_texts = session.execute(
@@ -72,7 +73,7 @@ def run_embed(ctx: Context, document_id: str, deadline: Deadline) -> None:
                 keep_paid_vectors()
             except Exception as exc:  # the original failure matters more; these texts get embedded again
                 log.warning("could not keep %d embedded vectors: %s", len(pending), exc)
-    ctx.send(Stage.STORE, document_id)
+    run.send(Step.STORE)
 
 
 def cached_hashes(session: Session, embedder: Embedder, hashes: Sequence[str]) -> set[str]:
@@ -90,11 +91,8 @@ def cached_hashes(session: Session, embedder: Embedder, hashes: Sequence[str]) -
 
 
 def save_vectors(session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert, ignoring rows already there: two documents may embed the same text at once."""
-    if not rows:
-        return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(CachedEmbedding).on_conflict_do_nothing(), rows)
+    """Two documents may embed the same text at once: the first vector stays."""
+    insert_ignoring_duplicates(session, CachedEmbedding, rows)
 
 
 def _cache_row(embedder: Embedder, text_hash: str, vector: list[float]) -> dict[str, object]:

@@ -1,70 +1,137 @@
 """parse: pypdf page by page into ``pages``, then chunks with their page ranges into ``chunks``.
 
-Pages already stored are not read again, so a redelivered or retried message resumes where the
-last attempt stopped.
+``parse`` opens the file, checks it and counts its pages. A small document is read right there; a
+big one is split into ranges of ``parse_range_pages`` pages, each a ``parse_range`` message of its
+own, so every worker process can take a share and a failing range is retried alone. Each batch of
+pages is committed with the document's ``pages_parsed`` counter, so the ranges' progress adds up,
+and the one commit that brings it to ``pages_total`` makes the chunks and hands on to embed.
+
+Pages already stored are not read again: a redelivered or retried message resumes where the last
+attempt stopped.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from pypdf import PdfReader
+from sqlalchemy import delete, func, select
 
 from pipeline import lifecycle
 from pipeline.chunking import chunk_pages
-from pipeline.context import Context
-from pipeline.errors import CorruptPdf, NoText
-from pipeline.models import Chunk, Page, Stage
-from pipeline.pdf import extract_page_text, open_pdf, page_count
-from pipeline.stages.pacing import Deadline, Pacer
+from pipeline.db import insert_ignoring_duplicates
+from pipeline.errors import CorruptPdf, NoText, TooManyPages
+from pipeline.messages import Step
+from pipeline.models import Chunk, Page
+from pipeline.pdf import decompression_limits, open_pdf, page_count, read_page
+from pipeline.stages.pacing import Pacer
+from pipeline.stages.run import StageRun
 
 
-def run_parse(ctx: Context, document_id: str, deadline: Deadline) -> None:
-    path = ctx.upload_path(document_id)
-    if not path.exists():
-        raise CorruptPdf("the uploaded file is no longer on disk")
-    reader = open_pdf(path)
-    total = page_count(reader)
+def run_parse(run: StageRun) -> None:
+    ctx, settings = run.ctx, run.ctx.settings
+    with decompression_limits(settings.max_stream_bytes):
+        reader = _open(run)
+        total = page_count(reader)
     if total == 0:
         raise CorruptPdf("the PDF has no pages")
+    if total > settings.max_pages:
+        raise TooManyPages(f"the PDF has {total} pages; this service takes at most {settings.max_pages}")
 
     with ctx.session() as session:
-        done = set(session.scalars(select(Page.number).where(Page.document_id == document_id)))
+        done = set(session.scalars(select(Page.number).where(Page.document_id == run.document_id)))
     with ctx.session() as session:
-        lifecycle.advance(session, document_id, pages_total=total, pages_parsed=len(done))
+        lifecycle.advance(session, run.document_id, pages_total=total, pages_parsed=len(done))
 
-    pacer = Pacer(ctx.settings.progress_interval_s)
-    pending: list[Page] = []
-    parsed = len(done)
-    unreadable = 0
-    for index in range(total):
-        if index + 1 in done:
-            continue
-        deadline.check()
-        text = extract_page_text(reader, index)
-        if text is None:
-            unreadable += 1
-        pending.append(Page(document_id=document_id, number=index + 1, text=text or ""))
-        parsed += 1
-        if parsed == total or pacer.due():
-            with ctx.session() as session:
-                lifecycle.advance(session, document_id, pages_parsed=parsed)
-                session.add_all(pending)
-            pending = []
-
-    if unreadable and unreadable == total - len(done):
-        raise CorruptPdf(f"pypdf could not read any of the {unreadable} pages")
-    _write_chunks(ctx, document_id, total)
-    ctx.send(Stage.EMBED, document_id)
+    size = settings.parse_range_pages
+    ranges = [
+        (first, min(first + size - 1, total))
+        for first in range(1, total + 1, size)
+        if any(n not in done for n in range(first, min(first + size - 1, total) + 1))
+    ]
+    if not ranges:
+        _finish(run)
+    elif len(ranges) == 1:
+        if _parse_pages(run, reader, *ranges[0]):
+            _finish(run)
+    else:
+        for first, last in ranges:
+            run.send(Step.PARSE_RANGE, first, last)
 
 
-def _write_chunks(ctx: Context, document_id: str, total: int) -> None:
-    settings = ctx.settings
+def run_parse_range(run: StageRun, first: int, last: int) -> None:
+    if _parse_pages(run, _open(run), first, last):
+        _finish(run)
+
+
+def _open(run: StageRun) -> PdfReader:
+    path = run.ctx.upload_path(run.document_id)
+    if not path.exists():
+        raise CorruptPdf("the uploaded file is no longer on disk")
+    return open_pdf(path)
+
+
+def _parse_pages(run: StageRun, reader: PdfReader, first: int, last: int) -> bool:
+    """Read pages ``first..last`` not yet stored; ``True`` when this call stored the document's last page."""
+    ctx, settings = run.ctx, run.ctx.settings
     with ctx.session() as session:
-        texts = list(session.scalars(select(Page.text).where(Page.document_id == document_id).order_by(Page.number)))
-        without_text = sum(1 for text in texts if not text.split())
+        done = set(
+            session.scalars(
+                select(Page.number).where(Page.document_id == run.document_id, Page.number.between(first, last))  # type: ignore[attr-defined]
+            )
+        )
+    todo = [number for number in range(first, last + 1) if number not in done]
+    pacer = Pacer(settings.progress_interval_s)
+    pending: list[dict[str, object]] = []
+    finished = False
+    with decompression_limits(settings.max_stream_bytes):
+        for number in todo:
+            run.deadline.check()
+            page = read_page(reader, number, settings.page_time_limit_s)
+            pending.append(
+                {"document_id": run.document_id, "number": number, "text": page.text, "skipped_reason": page.skipped}
+            )
+            if number == todo[-1] or pacer.due():
+                finished = _commit_pages(run, pending)
+                pending = []
+    return finished
+
+
+def _commit_pages(run: StageRun, rows: list[dict[str, object]]) -> bool:
+    """Store pages and recount in one transaction that holds the document's row, so exactly one
+    commit, whichever range makes it, sees the count reach the total."""
+    document_id = run.document_id
+    pages = select(func.count()).where(Page.document_id == document_id)
+    with run.ctx.session() as session:
+        before = lifecycle.hold(session, document_id).pages_parsed
+        insert_ignoring_duplicates(session, Page, rows)
+        after = lifecycle.advance(
+            session,
+            document_id,
+            pages_parsed=pages.scalar_subquery(),
+            pages_skipped=pages.where(Page.skipped_reason.is_not(None)).scalar_subquery(),  # type: ignore[union-attr]
+        )
+    return before < after.pages_total <= after.pages_parsed
+
+
+def _finish(run: StageRun) -> None:
+    _write_chunks(run)
+    run.send(Step.EMBED)
+
+
+def _write_chunks(run: StageRun) -> None:
+    ctx, settings, document_id = run.ctx, run.ctx.settings, run.document_id
+    with ctx.session() as session:
+        rows = session.execute(
+            select(Page.text, Page.skipped_reason).where(Page.document_id == document_id).order_by(Page.number)  # type: ignore[arg-type]
+        ).all()
+    texts = [text for text, _ in rows]
+    skipped = [reason for _, reason in rows if reason]
+    if rows and len(skipped) == len(rows):
+        raise CorruptPdf(f"none of the {len(rows)} pages could be read; the first: {skipped[0]}")
+    without_text = sum(1 for text in texts if not text.split())
     if without_text == len(texts):
         with ctx.session() as session:  # reported on the failed document too
             lifecycle.advance(session, document_id, pages_without_text=without_text)
-        raise NoText(f"none of the {total} pages has extractable text; it is probably a scan")
+        raise NoText(f"none of the {len(texts)} pages has extractable text; it is probably a scan")
     specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
     with ctx.session() as session:
         lifecycle.advance(

@@ -10,15 +10,16 @@ from sqlalchemy import func, or_, select, update
 from sqlmodel import Session
 
 from pipeline import lifecycle
-from pipeline.context import Context
-from pipeline.models import CachedEmbedding, Chunk, Stage
-from pipeline.stages.pacing import Deadline
+from pipeline.messages import Step
+from pipeline.models import CachedEmbedding, Chunk
+from pipeline.stages.run import StageRun
 
 #: Chunks updated per transaction (and per progress event).
 STORE_BATCH = 500
 
 
-def run_store(ctx: Context, document_id: str, deadline: Deadline) -> None:
+def run_store(run: StageRun) -> None:
+    ctx, document_id, deadline = run.ctx, run.document_id, run.deadline
     embedder = ctx.embedder
     model = embedder.model
     while True:
@@ -41,7 +42,7 @@ def run_store(ctx: Context, document_id: str, deadline: Deadline) -> None:
             break
         if len(vectors) < len({h for _, h in rows}):
             # The cache lost vectors (pruned, or another model configured): embed them again.
-            ctx.send(Stage.EMBED, document_id)
+            run.send(Step.EMBED)
             return
         with ctx.session() as session:
             # The status guard before the write: a canceled document's chunks may already be gone.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,20 +59,37 @@ class Stack:
             self.monkeypatch.setenv(name, value)
         return self
 
-    def start_worker(self, processes: int = 1, threads: int = 2) -> WorkerProcess:
+    def start_worker(self, processes: int = 1, threads: int = 2, *, probe: bool = False) -> WorkerProcess:
+        """``probe`` loads ``tests.support.worker_probe`` into the worker (see ``message_log``)."""
         log_path = self.tmp_path / "worker.log"
-        self.worker = WorkerProcess({**os.environ, **self.env}, log_path, processes=processes, threads=threads).start()
+        self.worker = WorkerProcess(
+            {**os.environ, **self.env, "PDFLINE_TEST_MESSAGE_LOG": str(self.message_log_path)},
+            log_path,
+            processes=processes,
+            threads=threads,
+            extra_modules=("tests.support.worker_probe",) if probe else (),
+        ).start()
         return self.worker
+
+    @property
+    def message_log_path(self) -> Path:
+        return self.tmp_path / "messages.jsonl"
+
+    def message_log(self) -> list[dict[str, Any]]:
+        """What a probed worker processed: pid, actor, args, retries, failed."""
+        if not self.message_log_path.exists():
+            return []
+        return [json.loads(line) for line in self.message_log_path.read_text().splitlines()]
 
     def start_api_process(self) -> ApiProcess:
         """A real uvicorn, for what an in-process client cannot show (streams, shutdown)."""
         self.api = ApiProcess({**os.environ, **self.env}, self.tmp_path / "api.log", free_port()).start()
         return self.api
 
-    def start(self, **overrides: str) -> Stack:
+    def start(self, *, processes: int = 1, threads: int = 2, probe: bool = False, **overrides: str) -> Stack:
         """A worker process, and the API in-process behind ``self.client``."""
         self.configure(**overrides)
-        self.start_worker()
+        self.start_worker(processes, threads, probe=probe)
         self._client = TestClient(create_app())
         self._client.__enter__()
         return self

@@ -26,8 +26,17 @@ def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> int:
 class WorkerProcess:
     """``dramatiq pipeline.worker``, exactly as users run it."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, processes: int = 1, threads: int = 2) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        processes: int = 1,
+        threads: int = 2,
+        extra_modules: tuple[str, ...] = (),
+    ) -> None:
         self.env = env
+        self.extra_modules = extra_modules
         self.log_path = log_path
         self.processes = processes
         self.threads = threads
@@ -36,7 +45,7 @@ class WorkerProcess:
     def start(self, timeout: float = 60) -> WorkerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "pipeline.worker",
+            [sys.executable, "-m", "dramatiq", "pipeline.worker", *self.extra_modules,
              "--processes", str(self.processes), "--threads", str(self.threads)],
             env=self.env,
             stdout=log,

@@ -17,7 +17,8 @@ from pipeline.settings import Settings
 from tests.conftest import FIXTURES
 
 DOCUMENT_KEYS = {
-    "id", "filename", "sha256", "size_bytes", "status", "stage", "pages_total", "pages_parsed", "pages_without_text",
+    "id", "filename", "sha256", "size_bytes", "status", "priority", "stage",
+    "pages_total", "pages_parsed", "pages_without_text", "pages_skipped",
     "chunks_total", "chunks_embedded", "chunks_stored", "progress", "attempts", "error",
     "created_at", "started_at", "finished_at", "updated_at", "links",
 }  # fmt: skip

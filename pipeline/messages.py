@@ -1,0 +1,67 @@
+"""The names the API, the worker, the middleware and recovery agree on: one actor per (step, priority).
+
+Redis has no broker-side priority, so each priority gets a queue of its own, and each step an actor
+per priority whose dramatiq ``priority`` makes a worker run the higher one first among the messages
+it has fetched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pipeline.models import Stage
+
+
+class Priority(StrEnum):
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+#: dramatiq runs the lowest number first.
+ACTOR_PRIORITY = {Priority.HIGH: 0, Priority.NORMAL: 10, Priority.LOW: 20}
+
+
+class Step(StrEnum):
+    """A message's kind of work. ``parse_range`` is one slice of a big document's parse."""
+
+    PARSE = "parse"
+    PARSE_RANGE = "parse_range"
+    EMBED = "embed"
+    STORE = "store"
+
+    @property
+    def stage(self) -> Stage:
+        return Stage.PARSE if self is Step.PARSE_RANGE else Stage(self.value)
+
+
+@dataclass(frozen=True)
+class Route:
+    step: Step
+    priority: Priority
+
+    @property
+    def actor_name(self) -> str:
+        return self.step.value if self.priority is Priority.NORMAL else f"{self.step.value}.{self.priority.value}"
+
+    def queue_name(self, base: str) -> str:
+        return queue_name(base, self.priority)
+
+
+def queue_name(base: str, priority: Priority) -> str:
+    return base if priority is Priority.NORMAL else f"{base}.{priority.value}"
+
+
+def queue_names(base: str) -> list[str]:
+    return [queue_name(base, priority) for priority in Priority]
+
+
+ROUTES: dict[str, Route] = {
+    route.actor_name: route for route in (Route(step, priority) for step in Step for priority in Priority)
+}
+
+
+def route_of(actor_name: str) -> Route | None:
+    """The route of a document-carrying actor; ``None`` for anything else (the periodic jobs)."""
+    return ROUTES.get(actor_name)
