@@ -56,6 +56,12 @@ class EmbeddingRejected(PermanentError):
     type = "embedding_rejected"
 
 
+class ProviderOutage(PermanentError):
+    """The provider stayed down for longer than a document may wait for it; retry it later."""
+
+    type = "embedding_unavailable"
+
+
 class TransientError(PipelineError):
     """Worth retrying with backoff."""
 

@@ -133,6 +133,20 @@ def record_retry(session: Session, document_id: str, *, error_type: str, message
     )
 
 
+def wait_for_provider(session: Session, document_id: str, *, message: str, resume_in_s: float) -> Document | None:
+    """Announced as a retry, but no attempt is spent: the stage comes back when the circuit lets it."""
+    return transition(
+        session,
+        document_id,
+        event="retrying",
+        allowed_from=(Status.RUNNING,),
+        extra={
+            "retry_reason": {"type": "embedding_unavailable", "message": message},
+            "resume_in_s": round(resume_in_s, 1),
+        },
+    )
+
+
 def recover(session: Session, document: Document) -> Document | None:
     """A running document whose worker went silent: back to work at its stage, announced as a retry."""
     return transition(

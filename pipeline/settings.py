@@ -34,6 +34,15 @@ class Settings(BaseSettings):
     embedding_concurrency: int = Field(
         default=4, ge=1, description="Embedding requests in flight at once, across every worker process."
     )
+    circuit_failure_threshold: int = Field(
+        default=5, ge=1, description="Failed embedding calls in a row, across workers, that open the circuit."
+    )
+    circuit_open_s: float = Field(default=30.0, gt=0, description="How long an open circuit stops embedding calls.")
+    provider_max_wait_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="How long a document waits behind an open circuit before failing with embedding_unavailable.",
+    )
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "PDFLINE_OPENAI_API_KEY")
     )

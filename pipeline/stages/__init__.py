@@ -13,8 +13,10 @@ from pipeline.messages import ACTOR_PRIORITY, ROUTES, Route, Step
 from pipeline.stages.embed import run_embed
 from pipeline.stages.pacing import Deadline
 from pipeline.stages.parse import run_parse, run_parse_range
+from pipeline.stages.provider import CircuitOpen
 from pipeline.stages.run import StageRun
 from pipeline.stages.store import run_store
+from pipeline.stages.waiting import wait_for_provider
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +49,14 @@ def declare_stages(ctx: Context) -> dict[str, dramatiq.Actor]:  # type: ignore[t
 def _bind(ctx: Context, route: Route, runner: Runner) -> Callable[..., None]:
     stage = route.step.stage
 
-    def stage_actor(document_id: str, *args: int) -> None:
+    def stage_actor(document_id: str, *args: int, waiting_since: float | None = None) -> None:
         deadline = Deadline(stage.value, ctx.settings.stage_time_limit_s(stage))
         try:
             runner(StageRun(ctx, document_id, route.priority, deadline), *args)
         except StopProcessing:
             log.info("document %s is no longer running; %s stopped", document_id, route.step.value)
+        except CircuitOpen as signal:
+            wait_for_provider(ctx, route, document_id, args, signal, waiting_since)
 
     stage_actor.__name__ = stage_actor.__qualname__ = route.actor_name.replace(".", "_")
     return stage_actor

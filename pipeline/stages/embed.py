@@ -18,7 +18,7 @@ from pipeline.embedders import Embedder
 from pipeline.messages import Step
 from pipeline.models import CachedEmbedding, Chunk
 from pipeline.stages.pacing import Pacer
-from pipeline.stages.provider import embed_batch, limiter_for
+from pipeline.stages.provider import GuardedProvider
 from pipeline.stages.run import StageRun
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,13 @@ def run_embed(run: StageRun) -> None:
         pending.clear()
 
     items = list(missing.items())
-    limiter = limiter_for(ctx)
+    provider = GuardedProvider(ctx)
     batch_size = ctx.settings.embedding_batch_size
     try:
         for start in range(0, len(items), batch_size):
             deadline.check()
             batch = items[start : start + batch_size]
-            vectors = embed_batch(ctx, limiter, [text for _, text in batch], deadline)
+            vectors = provider.embed([text for _, text in batch], deadline)
             pending.extend(_cache_row(embedder, h, vector) for (h, _), vector in zip(batch, vectors, strict=True))
             if start + batch_size >= len(items) or pacer.due():
                 keep_paid_vectors()

@@ -1,5 +1,6 @@
-"""Calling the embedding provider politely: a shared limit on requests in flight, and the
-provider's own ``Retry-After`` respected by the stage retry that follows a refusal."""
+"""Calling the embedding provider politely: a shared limit on requests in flight, the provider's own
+``Retry-After`` respected by the stage retry that follows a refusal, and a circuit breaker that
+makes embed work wait out an outage instead of burning its retries."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dramatiq.rate_limits.backends import RedisBackend
 
 from pipeline.context import Context
 from pipeline.errors import EmbeddingUnavailable
+from pipeline.stages.circuit import ProviderCircuit
 from pipeline.stages.pacing import Deadline
 
 #: The longest Retry-After honoured; beyond it the normal backoff and retry budget decide.
@@ -20,39 +22,65 @@ MAX_RETRY_AFTER_S = 3600.0
 WAIT_FOR_SLOT_S = 0.05
 
 
-def limiter_for(ctx: Context) -> ConcurrentRateLimiter | None:
-    """One limit for every worker process, kept in Redis; none for the local hashing embedder, or on
-    the StubBroker."""
-    client = getattr(ctx.broker, "client", None)
-    if not isinstance(client, redis.Redis) or ctx.settings.resolved_embedding_provider != "openai":
-        return None
-    settings = ctx.settings
-    # A slot held by a worker that died is freed after the longest a request can take.
-    ttl_ms = int(settings.embedding_timeout_s * (settings.embedding_max_retries + 1) * 1000) + 60_000
-    return ConcurrentRateLimiter(
-        RedisBackend(client=client), "pdfline:embedding-requests", limit=settings.embedding_concurrency, ttl=ttl_ms
-    )
+class CircuitOpen(Exception):
+    """The provider is failing for everyone: the stage waits ``wait_s`` and comes back."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(f"the embedding provider failed repeatedly; waiting {wait_s:.1f}s for it")
+        self.wait_s = wait_s
 
 
-def embed_batch(
-    ctx: Context, limiter: ConcurrentRateLimiter | None, texts: Sequence[str], deadline: Deadline
-) -> list[list[float]]:
-    while True:
-        if limiter is None:
-            return _call(ctx, texts)
-        with limiter.acquire(raise_on_failure=False) as acquired:
-            if acquired:
-                return _call(ctx, texts)
-        deadline.check()
-        time.sleep(WAIT_FOR_SLOT_S)
+class GuardedProvider:
+    """``ctx.embedder`` behind the limit and the circuit; both live in Redis, so they hold across
+    worker processes. Neither applies to the local hashing embedder or on the StubBroker."""
 
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        client = getattr(ctx.broker, "client", None)
+        self.limiter: ConcurrentRateLimiter | None = None
+        self.circuit: ProviderCircuit | None = None
+        if not isinstance(client, redis.Redis) or settings.resolved_embedding_provider != "openai":
+            return
+        # A slot held by a worker that died is freed after the longest a request can take.
+        longest_call_s = settings.embedding_timeout_s * (settings.embedding_max_retries + 1) + 60
+        self.limiter = ConcurrentRateLimiter(
+            RedisBackend(client=client),
+            "pdfline:embedding-requests",
+            limit=settings.embedding_concurrency,
+            ttl=int(longest_call_s * 1000),
+        )
+        self.circuit = ProviderCircuit(
+            client,
+            threshold=settings.circuit_failure_threshold,
+            open_s=settings.circuit_open_s,
+            probe_ttl_s=longest_call_s,
+            key="pdfline:embedding-circuit",
+        )
 
-def _call(ctx: Context, texts: Sequence[str]) -> list[list[float]]:
-    try:
-        return ctx.embedder.embed(texts)
-    except EmbeddingUnavailable as exc:
-        if exc.retry_after_s is None:
-            raise
-        # dramatiq's Retries uses a Retry's delay instead of its own backoff.
-        delay_s = min(max(exc.retry_after_s, ctx.settings.retry_min_backoff_s), MAX_RETRY_AFTER_S)
-        raise Retry(f"the provider asked to retry after {exc.retry_after_s:g}s", delay=int(delay_s * 1000)) from exc
+    def embed(self, texts: Sequence[str], deadline: Deadline) -> list[list[float]]:
+        if self.circuit is not None and (wait_s := self.circuit.wait_s()):
+            raise CircuitOpen(wait_s)
+        while True:
+            if self.limiter is None:
+                return self._call(texts)
+            with self.limiter.acquire(raise_on_failure=False) as acquired:
+                if acquired:
+                    return self._call(texts)
+            deadline.check()
+            time.sleep(WAIT_FOR_SLOT_S)
+
+    def _call(self, texts: Sequence[str]) -> list[list[float]]:
+        try:
+            vectors = self.ctx.embedder.embed(texts)
+        except EmbeddingUnavailable as exc:
+            if self.circuit is not None and (wait_s := self.circuit.failed()):
+                raise CircuitOpen(wait_s) from exc
+            if exc.retry_after_s is None:
+                raise
+            # dramatiq's Retries uses a Retry's delay instead of its own backoff.
+            delay_s = min(max(exc.retry_after_s, self.ctx.settings.retry_min_backoff_s), MAX_RETRY_AFTER_S)
+            raise Retry(f"the provider asked to retry after {exc.retry_after_s:g}s", delay=int(delay_s * 1000)) from exc
+        if self.circuit is not None:
+            self.circuit.succeeded()
+        return vectors

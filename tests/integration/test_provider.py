@@ -49,3 +49,58 @@ def test_one_concurrency_limit_holds_across_worker_processes(
         wait_until(all_completed, timeout=120, what="all three documents to complete")
     assert len(embedding_server.requests) > 10
     assert embedding_server.max_in_flight == 1, "eight threads in two processes, one request at a time"
+
+
+CIRCUIT = {
+    "PDFLINE_EMBEDDING_MAX_RETRIES": "0",
+    "PDFLINE_MAX_RETRIES": "1",
+    "PDFLINE_CIRCUIT_FAILURE_THRESHOLD": "2",
+    "PDFLINE_CIRCUIT_OPEN_S": "1",
+}
+
+
+def test_an_open_circuit_makes_embed_work_wait_for_the_provider_instead_of_burning_retries(
+    stack: Stack, embedding_server: FakeEmbeddingServer
+) -> None:
+    embedding_server.outage = 503
+    stack.start(**embedding_env(embedding_server, **CIRCUIT))
+    ids = [stack.upload(FIXTURES / name).json()["id"] for name in ("plain.pdf", "multipage.pdf")]
+
+    # One retry is all they have; the outage outlasts it many times over while the circuit probes.
+    def probed_or_failed() -> bool:
+        failed = any(stack.client.get(f"/documents/{i}").json()["status"] == "failed" for i in ids)
+        return failed or embedding_server.statuses().count(503) >= 8
+
+    wait_until(probed_or_failed, timeout=60, what="several probes of the outage")
+    for document_id in ids:
+        document = stack.client.get(f"/documents/{document_id}").json()
+        assert document["status"] == "running", document
+        assert document["attempts"] <= 1
+    assert len(embedding_server.requests) <= 16, "an open circuit stops the calls; only probes go out"
+
+    embedding_server.outage = None
+    for document_id in ids:
+        final = stack.wait_for(document_id, timeout=60)
+        assert final["status"] == "completed", final
+        waits = [e for e in stack.events(document_id) if e.name == "retrying" and "resume_in_s" in e.data]
+        assert waits, "the wait for the provider was announced"
+        assert waits[0].data["retry_reason"]["type"] == "embedding_unavailable"
+
+
+def test_a_provider_down_past_the_wait_budget_fails_documents_that_a_retry_then_completes(
+    stack: Stack, embedding_server: FakeEmbeddingServer
+) -> None:
+    embedding_server.outage = 503
+    stack.start(**embedding_env(embedding_server, **CIRCUIT, PDFLINE_PROVIDER_MAX_WAIT_S="3"))
+    document_id = stack.upload(FIXTURES / "multipage.pdf").json()["id"]
+    failed = stack.wait_for(document_id, timeout=60)
+    assert failed["status"] == "failed"
+    assert failed["error"]["type"] == "embedding_unavailable"
+    assert "retry the document" in failed["error"]["message"]
+
+    embedding_server.outage = None
+    assert stack.client.post(f"/documents/{document_id}/retry").status_code == 202
+    final = stack.wait_for(document_id, timeout=60)
+    assert final["status"] == "completed", final
+    embedded = [text for r in embedding_server.requests if r.status == 200 for text in r.body["input"]]
+    assert len(embedded) == len(set(embedded)) == final["chunks_total"], "nothing lost, nothing paid twice"

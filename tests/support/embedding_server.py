@@ -32,6 +32,8 @@ class FakeEmbeddingServer:
         self.script: deque[Scripted] = deque()
         #: Seconds each successful answer takes, like a real model would.
         self.delay_s = 0.0
+        #: While set, every request fails with this status: the provider is down.
+        self.outage: int | None = None
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -61,7 +63,12 @@ class FakeEmbeddingServer:
 
     def _next(self) -> Scripted | None:
         with self._lock:
+            if self.outage is not None:
+                return Scripted(self.outage)
             return self.script.popleft() if self.script else None
+
+    def statuses(self) -> list[int]:
+        return [r.status for r in self.requests]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
