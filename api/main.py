@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.fanout import EventHub
+from api.rate_limit import UploadRateLimit
 from api.routers import admin, dashboard, documents, events, health, metrics
 from pipeline.broker import DEFAULT_REDIS_URL, build_context
 from pipeline.context import Context
@@ -36,9 +37,14 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         ctx.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
         app.state.context = ctx
         app.state.hub = None
+        redis_url = ctx.settings.redis_url or DEFAULT_REDIS_URL
         if isinstance(ctx.broker, RedisBroker):
-            app.state.hub = EventHub(ctx.settings.redis_url or DEFAULT_REDIS_URL)
+            app.state.hub = EventHub(redis_url)
             await app.state.hub.start()
+        app.state.upload_limit = None
+        if ctx.settings.upload_rate_limit:
+            storage = redis_url if isinstance(ctx.broker, RedisBroker) else "memory://"
+            app.state.upload_limit = UploadRateLimit(ctx.settings.upload_rate_limit, storage)
         # A thousand open streams are a lot of long-lived objects, and each full collection pass over
         # them stalls every stream at once (measured: 200-300 ms at 1,000 watchers). Freeze what
         # startup built and make full passes rare; young garbage is still collected as usual.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import limits
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The openai SDK waits at most this long between its own retries (``Retry-After`` aside).
 OPENAI_SDK_MAX_RETRY_DELAY_S = 8.0
@@ -22,6 +23,12 @@ class Settings(BaseSettings):
 
     max_upload_mb: float = Field(default=100.0, gt=0)
     max_files_per_upload: int = Field(default=20, ge=1)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated keys the API requires; empty: no auth (local use)."
+    )
+    upload_rate_limit: str | None = Field(
+        default=None, description='Uploads per client, e.g. "60/minute" or "1000/day"; unset: no limit.'
+    )
 
     embedding_provider: Literal["openai", "hashing"] | None = Field(
         default=None, description="Unset: openai when OPENAI_API_KEY or OPENAI_BASE_URL is set, else hashing."
@@ -85,6 +92,23 @@ class Settings(BaseSettings):
     event_retention_days: float = Field(default=7.0, ge=0, description="Event log of finished documents.")
     failed_retention_days: float = Field(default=30.0, ge=0, description="Failed and canceled documents.")
     orphan_grace_s: float = Field(default=3600.0, ge=0, description="Age before a stray upload file is removed.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("upload_rate_limit")
+    @classmethod
+    def _check_rate(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                limits.parse(value)
+            except ValueError as exc:
+                raise ValueError(f'not a rate like "60/minute": {value!r}') from exc
+        return value or None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
+from api.auth import require_api_key
 from api.deps import ContextDep
 from pipeline.jobs import run_job
 from pipeline.jobs.cleanup import run_cleanup
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_api_key)])
 
 
 @router.post("/cleanup")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import and_, or_, select
 
 from api import control
+from api.auth import require_api_key
 from api.deps import ContextDep, SessionDep
 from api.errors import APIError, not_found
 from api.ingest import ingest, validate
@@ -21,7 +22,7 @@ from pipeline.messages import Priority
 from pipeline.models import Chunk, Document, Status
 from pipeline.purge import purge_document
 
-router = APIRouter(prefix="/documents", tags=["documents"])
+router = APIRouter(prefix="/documents", tags=["documents"], dependencies=[Depends(require_api_key)])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
@@ -31,6 +32,8 @@ async def upload_documents(request: Request, ctx: ContextDep, reprocess: bool = 
     """Multipart ``file`` (one document back) or several ``files`` (``{"documents": [...]}``), and an
     optional ``password`` field for encrypted PDFs and ``priority`` (high, normal or low)."""
     settings = ctx.settings
+    if request.app.state.upload_limit is not None:
+        await run_in_threadpool(request.app.state.upload_limit.check, request)
     form = await receive_form(
         request,
         incoming_dir=settings.incoming_dir,

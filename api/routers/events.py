@@ -6,10 +6,11 @@ import random
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from api.auth import require_api_key
 from api.deps import ContextDep
 from api.errors import APIError, not_found
 from api.fanout import EventHub
@@ -17,7 +18,7 @@ from api.streams import document_stream, global_stream, parse_global_id
 from pipeline.context import Context
 from pipeline.models import Document, Status
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], dependencies=[Depends(require_api_key)])
 
 #: On shutdown, streams get this long to end on their own before they are cancelled.
 SHUTDOWN_GRACE_S = 2.0

@@ -2,6 +2,9 @@
 "use strict";
 
 const rows = new Map();
+// With PDFLINE_API_KEYS set, open the page as /?api_key=<key>; the key goes along to the API.
+const apiKey = new URLSearchParams(window.location.search).get("api_key");
+const withKey = (url) => (apiKey ? `${url}${url.includes("?") ? "&" : "?"}api_key=${encodeURIComponent(apiKey)}` : url);
 const body = document.querySelector("#documents tbody");
 const connection = document.getElementById("connection");
 
@@ -21,7 +24,7 @@ function ensureRow(id, needsName) {
     body.prepend(row);
     rows.set(id, row);
     if (!needsName) return row;
-    fetch(`/documents/${encodeURIComponent(id)}`)
+    fetch(withKey(`/documents/${encodeURIComponent(id)}`))
       .then((response) => (response.ok ? response.json() : null))
       .then((doc) => doc && (cell(row, "filename").textContent = doc.filename));
   }
@@ -43,9 +46,9 @@ function render(state) {
 }
 
 async function start() {
-  const history = await fetch("/documents?limit=100").then((response) => response.json());
+  const history = await fetch(withKey("/documents?limit=100")).then((response) => response.json());
   history.items.reverse().forEach(render);
-  const source = new EventSource("/events");
+  const source = new EventSource(withKey("/events"));
   source.onopen = () => {
     connection.textContent = "live";
     connection.className = "connection live";

@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     upload.add_argument("--api", default=os.environ.get("PDFLINE_API_URL", "http://127.0.0.1:8000"))
     upload.add_argument("--reprocess", action="store_true", help="process again even if already stored")
     upload.add_argument("--watch", action="store_true", help="show a live progress bar per file")
+    upload.add_argument("--priority", choices=("high", "normal", "low"), default="normal")
+    upload.add_argument(
+        "--api-key", default=os.environ.get("PDFLINE_API_KEY"), help="when the API requires one (PDFLINE_API_KEY)"
+    )
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -37,9 +41,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_up(args.host, args.port, args.processes, args.threads)
     if args.command == "upload":
+        from pipeline.cli.api_target import ApiTarget
         from pipeline.cli.upload import run_upload
 
-        return run_upload(args.api.rstrip("/"), args.files, reprocess=args.reprocess, watch=args.watch)
+        api = ApiTarget(args.api.rstrip("/"), args.api_key)
+        return run_upload(api, args.files, reprocess=args.reprocess, watch=args.watch, priority=args.priority)
     if args.command in ("cleanup", "recover"):
         import json
 

@@ -13,11 +13,15 @@ from httpx_sse import connect_sse
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
+from pipeline.cli.api_target import ApiTarget
+
 TERMINAL = {"completed", "failed", "canceled"}
 RECONNECTS = 20
 
 
-def follow_stream(api: str, document: dict[str, Any], on_state: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+def follow_stream(
+    api: ApiTarget, document: dict[str, Any], on_state: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
     """Read one document's stream to its terminal event, reconnecting with Last-Event-ID if dropped."""
     state = dict(document)
     last_id: str | None = None
@@ -25,7 +29,7 @@ def follow_stream(api: str, document: dict[str, Any], on_state: Callable[[dict[s
         headers = {"Last-Event-ID": last_id} if last_id is not None else {}
         try:
             with (
-                httpx.Client(base_url=api, timeout=httpx.Timeout(10, read=60)) as client,
+                api.client(timeout=httpx.Timeout(10, read=60)) as client,
                 connect_sse(client, "GET", f"/documents/{document['id']}/events", headers=headers) as source,
             ):
                 for sse in source.iter_sse():
@@ -53,7 +57,7 @@ def describe(state: dict[str, Any]) -> str:
     )
 
 
-def follow_all(console: Console, api: str, documents: dict[str, dict[str, Any]], *, bars: bool) -> None:
+def follow_all(console: Console, api: ApiTarget, documents: dict[str, dict[str, Any]], *, bars: bool) -> None:
     """Update ``documents`` in place with each one's final state."""
     progress = Progress(
         TextColumn("{task.fields[name]}", style="bold"),

@@ -9,22 +9,25 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.cli.api_target import ApiTarget
 from pipeline.cli.follow import follow_all
 
 
-def run_upload(api: str, files: list[Path], *, reprocess: bool, watch: bool) -> int:
+def run_upload(api: ApiTarget, files: list[Path], *, reprocess: bool, watch: bool, priority: str) -> int:
     console = Console()
     try:
-        return _upload_and_wait(console, api, files, reprocess=reprocess, watch=watch)
+        return _upload_and_wait(console, api, files, reprocess=reprocess, watch=watch, priority=priority)
     except httpx.TransportError as exc:
-        console.print(f"[red]cannot reach the pdfline API at {api}[/] ({exc}); is `pdfline up` running?")
+        console.print(f"[red]cannot reach the pdfline API at {api.url}[/] ({exc}); is `pdfline up` running?")
         return 2
 
 
-def _upload_and_wait(console: Console, api: str, files: list[Path], *, reprocess: bool, watch: bool) -> int:
+def _upload_and_wait(
+    console: Console, api: ApiTarget, files: list[Path], *, reprocess: bool, watch: bool, priority: str
+) -> int:
     documents: dict[str, dict[str, Any]] = {}
     failed_uploads = 0
-    with httpx.Client(base_url=api, timeout=60) as client:
+    with api.client(timeout=60) as client:
         for path in files:
             try:
                 with path.open("rb") as handle:
@@ -32,6 +35,7 @@ def _upload_and_wait(console: Console, api: str, files: list[Path], *, reprocess
                         "/documents",
                         params={"reprocess": "true"} if reprocess else None,
                         files={"file": (path.name, handle, "application/pdf")},
+                        data={"priority": priority},
                     )
             except OSError as exc:
                 console.print(f"[red]✗[/] {path}: {exc}")

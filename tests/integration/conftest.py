@@ -103,9 +103,15 @@ class Stack:
         with path.open("rb") as handle:
             return self.client.post("/documents", params=params, files={"file": (path.name, handle)})
 
-    def wait_for(self, document_id: str, statuses: set[str] = TERMINAL, timeout: float = 60) -> dict[str, Any]:
+    def wait_for(
+        self,
+        document_id: str,
+        statuses: set[str] = TERMINAL,
+        timeout: float = 60,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
-            document = self.client.get(f"/documents/{document_id}").json()
+            document = self.client.get(f"/documents/{document_id}", headers=headers).json()
             return document if document["status"] in statuses else None
 
         return wait_until(probe, timeout=timeout, what=f"document {document_id} to reach {sorted(statuses)}")
