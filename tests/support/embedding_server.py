@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections import deque
@@ -34,6 +35,15 @@ class FakeEmbeddingServer:
         self.delay_s = 0.0
         #: While set, every request fails with this status: the provider is down.
         self.outage: int | None = None
+        #: Share of requests answered 500, drawn from a seeded generator.
+        self.fault_rate = 0.0
+        #: Every ``burst_every``-th request starts ``burst_size`` 429s in a row, with ``Retry-After``.
+        self.burst_every = 0
+        self.burst_size = 0
+        self.burst_retry_after_s = 0.2
+        self._random = random.Random(20)
+        self._served = 0
+        self._burst_left = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -65,7 +75,17 @@ class FakeEmbeddingServer:
         with self._lock:
             if self.outage is not None:
                 return Scripted(self.outage)
-            return self.script.popleft() if self.script else None
+            if self.script:
+                return self.script.popleft()
+            self._served += 1
+            if self.burst_every and self._served % self.burst_every == 0:
+                self._burst_left = self.burst_size
+            if self._burst_left:
+                self._burst_left -= 1
+                return Scripted(429, {"Retry-After": f"{self.burst_retry_after_s:g}"})
+            if self._random.random() < self.fault_rate:
+                return Scripted(500)
+            return None
 
     def statuses(self) -> list[int]:
         return [r.status for r in self.requests]
