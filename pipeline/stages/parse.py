@@ -28,9 +28,8 @@ from pipeline.stages.run import StageRun
 
 def run_parse(run: StageRun) -> None:
     ctx, settings = run.ctx, run.ctx.settings
-    with decompression_limits(settings.max_stream_bytes):
-        reader = _open(run)
-        total = page_count(reader)
+    reader = _open(run)
+    total = page_count(reader)
     if total == 0:
         raise CorruptPdf("the PDF has no pages")
     if total > settings.max_pages:
@@ -66,7 +65,8 @@ def _open(run: StageRun) -> PdfReader:
     path = run.ctx.upload_path(run.document_id)
     if not path.exists():
         raise CorruptPdf("the uploaded file is no longer on disk")
-    return open_pdf(path)
+    with decompression_limits(run.ctx.settings.max_stream_bytes):  # the page tree may be compressed too
+        return open_pdf(path)
 
 
 def _parse_pages(run: StageRun, reader: PdfReader, first: int, last: int) -> bool:
