@@ -17,8 +17,8 @@ from api.rate_limit import UploadRateLimit
 from api.routers import admin, dashboard, documents, events, health, metrics
 from pipeline.broker import DEFAULT_REDIS_URL, build_context
 from pipeline.context import Context
-from pipeline.db import init_schema
 from pipeline.logs import configure_logging
+from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = context or build_context(settings or Settings())
-        init_schema(ctx.engine)
+        upgrade_schema(ctx.engine)
         ctx.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
         app.state.context = ctx
         app.state.hub = None

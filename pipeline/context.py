@@ -28,6 +28,8 @@ class Context:
     broker: dramatiq.Broker
     engine: Engine
     publisher: EventPublisher = field(default_factory=NullPublisher)
+    #: Vector dimensions whose search index this process has made sure of.
+    indexed_dimensions: set[int] = field(default_factory=set)
 
     @cached_property
     def embedder(self) -> Embedder:

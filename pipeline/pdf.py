@@ -105,7 +105,7 @@ def read_page(reader: PdfReader, number: int, time_limit_s: float) -> PageText:
     """Page ``number`` (from 1), or why it was skipped: the rest of the file may be fine."""
     try:
         text = call_with_time_limit(lambda: reader.pages[number - 1].extract_text(), time_limit_s)
-        return PageText(text or "")
+        return PageText((text or "").replace("\x00", ""))  # Postgres text cannot hold NUL
     except PageTimeLimit as exc:
         reason = str(exc)
     except LimitReachedError as exc:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import dramatiq
 
 from pipeline.broker import build_context
-from pipeline.db import init_schema
 from pipeline.logs import configure_logging
+from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
 
 settings = Settings()
 configure_logging()
 context = build_context(settings)
-init_schema(context.engine)
+upgrade_schema(context.engine)
 context.embedder  # noqa: B018  (built now so the log says at boot which embedder runs)
 broker = context.broker
 dramatiq.set_broker(broker)

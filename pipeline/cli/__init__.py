@@ -63,11 +63,19 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_job(ctx, name, job)))
         return 0
     if args.command == "db":
-        from pipeline.db import create_db_engine, init_schema
+        from pipeline.db import create_db_engine
+        from pipeline.embedders import build_embedder
+        from pipeline.schema import ensure_vector_index, head_revision
+        from pipeline.schema import upgrade as upgrade_schema
         from pipeline.settings import Settings
 
-        init_schema(create_db_engine(Settings()))
-        print("schema is up to date")
+        settings = Settings()
+        engine = create_db_engine(settings)
+        upgrade_schema(engine)
+        dimensions = build_embedder(settings).dimensions
+        if dimensions and ensure_vector_index(engine, dimensions):
+            print(f"HNSW index for {dimensions}-dimensional vectors is in place")
+        print(f"schema is at revision {head_revision()}")
         return 0
     parser.error(f"unknown command {args.command}")
     return 2

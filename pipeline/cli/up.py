@@ -10,7 +10,8 @@ from rich.console import Console
 
 from pipeline.cli.local_redis import LocalRedis
 from pipeline.cli.supervisor import Supervisor
-from pipeline.db import create_db_engine, init_schema
+from pipeline.db import create_db_engine
+from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
 
 
@@ -19,7 +20,7 @@ def run_up(host: str, port: int, processes: int, threads: int) -> int:
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_db_engine(settings)
-    init_schema(engine)
+    upgrade_schema(engine)
     engine.dispose()
 
     env = dict(os.environ)

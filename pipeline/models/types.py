@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import DateTime, LargeBinary
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -32,22 +33,29 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Vector(TypeDecorator[list[float]]):
-    """An embedding: packed float32 on SQLite; the dialect hook is where pgvector's column type goes."""
+    """An embedding: a pgvector ``vector`` on Postgres, packed float32 bytes on SQLite.
+
+    The column has no fixed dimension (a model change must not need a migration); the HNSW index
+    is per dimension, on a cast of the column (see ``pipeline.schema``)."""
 
     impl = LargeBinary
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(VECTOR())
         return dialect.type_descriptor(LargeBinary())
 
-    def process_bind_param(self, value: Sequence[float] | None, dialect: Dialect) -> bytes | None:
+    def process_bind_param(self, value: Sequence[float] | None, dialect: Dialect) -> bytes | list[float] | None:
         if value is None:
             return None
+        if dialect.name == "postgresql":
+            return list(value)
         return array("f", value).tobytes()
 
-    def process_result_value(self, value: bytes | None, dialect: Dialect) -> list[float] | None:
-        if value is None:
-            return None
+    def process_result_value(self, value: bytes | list[float] | None, dialect: Dialect) -> list[float] | None:
+        if value is None or isinstance(value, list):
+            return value
         vector = array("f")
         vector.frombytes(value)
         return vector.tolist()

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from pipeline import lifecycle
 from pipeline.messages import Step
 from pipeline.models import CachedEmbedding, Chunk
+from pipeline.schema import ensure_vector_index
 from pipeline.stages.run import StageRun
 
 #: Chunks updated per transaction (and per progress event).
@@ -44,6 +45,9 @@ def run_store(run: StageRun) -> None:
             # The cache lost vectors (pruned, or another model configured): embed them again.
             run.send(Step.EMBED)
             return
+        for dimensions in {d for _, d in vectors.values()} - ctx.indexed_dimensions:
+            ensure_vector_index(ctx.engine, dimensions)
+            ctx.indexed_dimensions.add(dimensions)
         with ctx.session() as session:
             # The status guard before the write: a canceled document's chunks may already be gone.
             lifecycle.advance(session, document_id, chunks_stored=stored)

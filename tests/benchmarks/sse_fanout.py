@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 from pipeline import lifecycle  # noqa: E402
 from pipeline.broker import build_context  # noqa: E402
 from pipeline.cli.local_redis import LocalRedis, free_port  # noqa: E402
-from pipeline.db import init_schema  # noqa: E402
 from pipeline.events import EventPublisher  # noqa: E402
 from pipeline.models import Document, Event, Stage  # noqa: E402
+from pipeline.schema import upgrade as upgrade_schema  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 
 FRAME = re.compile(rb"id: (\d+)\r\nevent: (\w+)\r\n")
@@ -122,7 +122,7 @@ def run(subscribers: int, events: int, rate: float, client_processes: int) -> di
         url = f"http://127.0.0.1:{port}"
         try:
             ctx = build_context(Settings())
-            init_schema(ctx.engine)
+            upgrade_schema(ctx.engine)
             document = Document(filename="bench.pdf", sha256=f"bench-{time.time()}", size_bytes=1)
             with ctx.session() as session:
                 session.add(document)

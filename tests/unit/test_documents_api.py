@@ -12,7 +12,7 @@ from api.uploads import display_filename
 from pipeline.broker import build_broker, build_context
 from pipeline.cli.local_redis import free_port
 from pipeline.context import Context
-from pipeline.db import init_schema
+from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
 from tests.conftest import FIXTURES
 
@@ -113,7 +113,7 @@ def test_one_bad_file_refuses_the_whole_batch(client: TestClient, ctx: Context) 
 def test_too_large_is_413_while_streaming_and_leaves_nothing(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", max_upload_mb=0.01)
     ctx = build_context(settings, broker=build_broker(settings, stub=True))
-    init_schema(ctx.engine)
+    upgrade_schema(ctx.engine)
     with TestClient(create_app(context=ctx)) as client:
         big = (FIXTURES / "thirty_pages.pdf").read_bytes()
         response = post(client, "big.pdf", big)
