@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.fanout import EventHub
 from api.rate_limit import UploadRateLimit
-from api.routers import admin, dashboard, documents, events, health, metrics
+from api.routers import admin, dashboard, documents, events, health, metrics, stats
 from pipeline.broker import DEFAULT_REDIS_URL, build_context
 from pipeline.context import Context
 from pipeline.logs import configure_logging
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(metrics.router)
+    app.include_router(stats.router)
     return app
 
 

@@ -13,7 +13,14 @@ from pipeline.context import Context
 from pipeline.db import create_db_engine
 from pipeline.events import NullPublisher, RedisEventPublisher
 from pipeline.jobs import declare_jobs
-from pipeline.middleware import DocumentHeartbeat, DocumentProgress, TickClaim, transient_retries
+from pipeline.middleware import (
+    DocumentHeartbeat,
+    DocumentProgress,
+    StageMetrics,
+    TickClaim,
+    WorkerPresence,
+    transient_retries,
+)
 from pipeline.settings import Settings
 from pipeline.stages import declare_stages
 
@@ -53,7 +60,10 @@ def build_context(settings: Settings, broker: dramatiq.Broker | None = None) -> 
     publisher = RedisEventPublisher(client) if isinstance(client, redis.Redis) else NullPublisher()
     ctx = Context(settings=settings, broker=broker, engine=create_db_engine(settings), publisher=publisher)
     ctx.broker.add_middleware(DocumentProgress(ctx), before=Retries)
+    ctx.broker.add_middleware(StageMetrics(), before=Retries)
     ctx.broker.add_middleware(DocumentHeartbeat(ctx))
+    if isinstance(client, redis.Redis):
+        ctx.broker.add_middleware(WorkerPresence(client, settings.heartbeat_s))
     ctx.broker.add_middleware(
         TickClaim(client if isinstance(client, redis.Redis) else None, settings.schedule_skip_after_s, NAMESPACE),
         after=PeriodiqMiddleware,

@@ -5,7 +5,14 @@ Dramatiq imports this module in each worker process and uses the global broker s
 
 from __future__ import annotations
 
+import os
+
 import dramatiq
+from dramatiq.middleware.prometheus import DB_PATH, Prometheus
+
+# Before prometheus_client is first imported: the worker processes write their metrics where
+# dramatiq's exposition server (dramatiq_prom_host:dramatiq_prom_port, 0.0.0.0:9191) reads them.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = DB_PATH
 
 from pipeline.broker import build_context
 from pipeline.logs import configure_logging
@@ -18,4 +25,5 @@ context = build_context(settings)
 upgrade_schema(context.engine)
 context.embedder  # noqa: B018  (built now so the log says at boot which embedder runs)
 broker = context.broker
+broker.add_middleware(Prometheus())
 dramatiq.set_broker(broker)

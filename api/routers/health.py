@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from api.deps import ContextDep
 from pipeline.context import Context
+from pipeline.queues import live_workers
 
 router = APIRouter(tags=["health"])
 
@@ -34,6 +35,8 @@ async def readyz(ctx: ContextDep) -> JSONResponse:
 
 
 def _checks(ctx: Context) -> dict[str, bool]:
+    """Database and Redis answer, and at least one worker process marked itself present lately
+    (work would queue up unseen otherwise)."""
     results = {}
     try:
         with ctx.engine.connect() as connection:
@@ -46,4 +49,9 @@ def _checks(ctx: Context) -> dict[str, bool]:
         results["redis"] = bool(client.ping()) if client is not None else True
     except Exception:
         results["redis"] = False
+    try:
+        workers = live_workers(ctx.broker, ctx.settings.worker_heartbeat_timeout_s) if results["redis"] else 0
+        results["workers"] = workers is None or workers > 0
+    except Exception:
+        results["workers"] = False
     return results

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipeline.cli.local_redis import LocalRedis
+from pipeline.cli.local_redis import LocalRedis, free_port
 from pipeline.cli.supervisor import Supervisor
 from pipeline.db import create_db_engine
 from pipeline.schema import upgrade as upgrade_schema
@@ -25,6 +25,10 @@ def run_up(host: str, port: int, processes: int, threads: int) -> int:
 
     env = dict(os.environ)
     env["PDFLINE_DATA_DIR"] = str(settings.data_dir.resolve())
+    # dramatiq's worker metrics server: on this machine only, on a free port unless one is set.
+    env.setdefault("dramatiq_prom_host", "127.0.0.1")
+    env.setdefault("dramatiq_prom_port", str(free_port()))
+    env.setdefault("dramatiq_prom_db", str((settings.data_dir / "worker-metrics").resolve()))
     redis: LocalRedis | None = None
     if settings.redis_url is None:
         redis = LocalRedis(Path(settings.data_dir) / "redis").start()
@@ -48,6 +52,9 @@ def run_up(host: str, port: int, processes: int, threads: int) -> int:
         console.print(f"  database  {_redact(settings.resolved_database_url)}")
         console.print(f"  redis     {env['PDFLINE_REDIS_URL']}{' (local, started by pdfline)' if redis else ''}")
         console.print(f"  worker    {processes} process(es) x {threads} thread(s)")
+        console.print(
+            f"  metrics   http://{host}:{port}/metrics (API), http://127.0.0.1:{env['dramatiq_prom_port']}/ (workers)"
+        )
         console.print(f"  schedule  cleanup '{settings.cleanup_cron}', recovery '{settings.recovery_cron}'")
         console.print(f"  embedder  {settings.resolved_embedding_provider}")
         exited = supervisor.wait()

@@ -14,10 +14,10 @@ from pipeline.context import Context
 from pipeline.jobs.cleanup import run_cleanup
 from pipeline.jobs.recovery import run_recovery
 from pipeline.models.types import utcnow
+from pipeline.queues import JOBS_QUEUE_SUFFIX
 
 log = logging.getLogger(__name__)
 
-JOBS_QUEUE_SUFFIX = ".jobs"
 Job = Callable[[Context], dict[str, int]]
 
 

@@ -16,6 +16,7 @@ from pipeline import lifecycle
 from pipeline.db import insert_ignoring_duplicates
 from pipeline.embedders import Embedder
 from pipeline.messages import Step
+from pipeline.metrics import CHUNKS_EMBEDDED
 from pipeline.models import CachedEmbedding, Chunk
 from pipeline.stages.pacing import Pacer
 from pipeline.stages.provider import GuardedProvider
@@ -51,6 +52,7 @@ def run_embed(run: StageRun) -> None:
         # Committed on their own, before anything else can fail or a cancel roll them back.
         with ctx.session() as session:
             save_vectors(session, pending)
+        CHUNKS_EMBEDDED.inc(len(pending))
         cached.update(str(row["text_sha256"]) for row in pending)
         pending.clear()
 

@@ -20,6 +20,7 @@ from pipeline.chunking import chunk_pages
 from pipeline.db import insert_ignoring_duplicates
 from pipeline.errors import CorruptPdf, NoText, TooManyPages
 from pipeline.messages import Step
+from pipeline.metrics import PAGES
 from pipeline.models import Chunk, Page
 from pipeline.pdf import decompression_limits, open_pdf, page_count, read_page
 from pipeline.stages.pacing import Pacer
@@ -109,6 +110,9 @@ def _commit_pages(run: StageRun, rows: list[dict[str, object]]) -> bool:
             pages_parsed=pages.scalar_subquery(),
             pages_skipped=pages.where(Page.skipped_reason.is_not(None)).scalar_subquery(),  # type: ignore[union-attr]
         )
+    skipped = sum(1 for row in rows if row["skipped_reason"])
+    PAGES.labels("read").inc(len(rows) - skipped)
+    PAGES.labels("skipped").inc(skipped)
     return before < after.pages_total <= after.pages_parsed
 
 

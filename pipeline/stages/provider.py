@@ -13,7 +13,8 @@ from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
 from pipeline.context import Context
-from pipeline.errors import EmbeddingUnavailable
+from pipeline.errors import EmbeddingUnavailable, PipelineError
+from pipeline.metrics import EMBEDDING_INPUTS, EMBEDDING_REQUESTS
 from pipeline.stages.circuit import ProviderCircuit
 from pipeline.stages.pacing import Deadline
 
@@ -73,7 +74,10 @@ class GuardedProvider:
     def _call(self, texts: Sequence[str]) -> list[list[float]]:
         try:
             vectors = self.ctx.embedder.embed(texts)
-        except EmbeddingUnavailable as exc:
+        except PipelineError as exc:
+            EMBEDDING_REQUESTS.labels(exc.type).inc()
+            if not isinstance(exc, EmbeddingUnavailable):
+                raise
             if self.circuit is not None and (wait_s := self.circuit.failed()):
                 raise CircuitOpen(wait_s) from exc
             if exc.retry_after_s is None:
@@ -81,6 +85,8 @@ class GuardedProvider:
             # dramatiq's Retries uses a Retry's delay instead of its own backoff.
             delay_s = min(max(exc.retry_after_s, self.ctx.settings.retry_min_backoff_s), MAX_RETRY_AFTER_S)
             raise Retry(f"the provider asked to retry after {exc.retry_after_s:g}s", delay=int(delay_s * 1000)) from exc
+        EMBEDDING_REQUESTS.labels("ok").inc()
+        EMBEDDING_INPUTS.inc(len(texts))
         if self.circuit is not None:
             self.circuit.succeeded()
         return vectors

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from pipeline import lifecycle
 from pipeline.messages import Step
+from pipeline.metrics import CHUNKS_STORED
 from pipeline.models import CachedEmbedding, Chunk
 from pipeline.schema import ensure_vector_index
 from pipeline.stages.run import StageRun
@@ -64,6 +65,7 @@ def run_store(run: StageRun) -> None:
                     for index, text_hash in rows
                 ],
             )
+        CHUNKS_STORED.inc(len(rows))
 
     with ctx.session() as session:
         stored = _stored(session, document_id, model)

@@ -50,6 +50,10 @@ class Stack:
             **({"PDFLINE_DATABASE_URL": database_url} if database_url else {}),
             "PDFLINE_DATA_DIR": str(tmp_path / "data"),
             "PDFLINE_REDIS_URL": redis_url,
+            # dramatiq's worker metrics server, on loopback and a port of this test's own
+            "dramatiq_prom_host": "127.0.0.1",
+            "dramatiq_prom_port": str(free_port()),
+            "dramatiq_prom_db": str(tmp_path / "worker-metrics"),
             "PDFLINE_RETRY_MIN_BACKOFF_S": "0.1",
             "PDFLINE_RETRY_MAX_BACKOFF_S": "0.5",
             "PDFLINE_LOG_LEVEL": "INFO",
