@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.fanout import EventHub
+from api.log_context import RequestLogContext
 from api.rate_limit import UploadRateLimit
 from api.routers import admin, dashboard, documents, events, health, metrics, stats
 from pipeline.broker import DEFAULT_REDIS_URL, build_context
@@ -61,8 +62,9 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
                 ctx.broker.close()
                 ctx.engine.dispose()
 
-    configure_logging()
+    configure_logging(settings or (context.settings if context else Settings()))
     app = FastAPI(title="pdfline", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(RequestLogContext)
     install_error_handlers(app)
     app.include_router(documents.router)
     app.include_router(dashboard.router)

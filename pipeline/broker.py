@@ -16,6 +16,7 @@ from pipeline.jobs import declare_jobs
 from pipeline.middleware import (
     DocumentHeartbeat,
     DocumentProgress,
+    LogContext,
     StageMetrics,
     TickClaim,
     WorkerPresence,
@@ -59,6 +60,7 @@ def build_context(settings: Settings, broker: dramatiq.Broker | None = None) -> 
     client = getattr(broker, "client", None)
     publisher = RedisEventPublisher(client) if isinstance(client, redis.Redis) else NullPublisher()
     ctx = Context(settings=settings, broker=broker, engine=create_db_engine(settings), publisher=publisher)
+    ctx.broker.add_middleware(LogContext(), before=Retries)
     ctx.broker.add_middleware(DocumentProgress(ctx), before=Retries)
     ctx.broker.add_middleware(StageMetrics(), before=Retries)
     ctx.broker.add_middleware(DocumentHeartbeat(ctx))

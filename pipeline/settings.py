@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Dramatiq's own: a worker process silent this long is considered dead."
     )
 
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: readable in a terminal, JSON lines otherwise."
+    )
+
     cleanup_cron: str = "0 * * * *"
     recovery_cron: str = "* * * * *"
     schedule_skip_after_s: float = Field(default=30.0, gt=0, description="A tick this late is skipped (and logged).")

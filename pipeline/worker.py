@@ -14,13 +14,15 @@ from dramatiq.middleware.prometheus import DB_PATH, Prometheus
 # dramatiq's exposition server (dramatiq_prom_host:dramatiq_prom_port, 0.0.0.0:9191) reads them.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = DB_PATH
 
-from pipeline.broker import build_context
 from pipeline.logs import configure_logging
-from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
 
 settings = Settings()
-configure_logging()
+configure_logging(settings)  # before the rest is imported, so its import-time logs come out the same way
+
+from pipeline.broker import build_context  # noqa: E402
+from pipeline.schema import upgrade as upgrade_schema  # noqa: E402
+
 context = build_context(settings)
 upgrade_schema(context.engine)
 context.embedder  # noqa: B018  (built now so the log says at boot which embedder runs)

@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.logs import configure_logging
         from pipeline.settings import Settings
 
-        configure_logging()
-        ctx = build_context(Settings())
+        settings = Settings()
+        configure_logging(settings)
+        ctx = build_context(settings)
         job = run_cleanup if args.command == "cleanup" else run_recovery
         name = "cleanup" if args.command == "cleanup" else "recovery"
         print(json.dumps(run_job(ctx, name, job)))

@@ -3,6 +3,7 @@ worker processes' own metrics from dramatiq's exposition server."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -65,6 +66,15 @@ def test_readiness_stats_and_metrics_follow_a_document_and_the_worker(
     for stage in ("parse", "embed", "store"):
         assert sample(worker, "pdfline_stage_duration_seconds_count", stage=stage, outcome="ok") == 1
     assert sample(worker, "dramatiq_messages_total", actor_name="parse", queue_name="pdfline") == 1
+
+    # The worker's own log lines are JSON objects; those written while a stage ran say which.
+    lines = [json.loads(line) for line in stack.worker.log().splitlines() if line.startswith("{")]  # type: ignore[union-attr]
+    assert any("ready for action" in line["message"] for line in lines)
+    retry = next(line for line in lines if "will be retried" in line["message"])
+    assert retry["document_id"] == document["id"]
+    assert retry["stage"] == "embed"
+    assert retry["message_id"]
+    assert retry["level"] == "info"
 
     assert stack.worker is not None
     stack.worker.stop()
