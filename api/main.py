@@ -15,7 +15,8 @@ from api.errors import install_error_handlers
 from api.fanout import EventHub
 from api.log_context import RequestLogContext
 from api.rate_limit import UploadRateLimit
-from api.routers import admin, dashboard, documents, events, health, metrics, stats
+from api.routers import admin, dashboard, documents, events, health, metrics, search, stats
+from api.search.exact import ExactIndex
 from pipeline.broker import DEFAULT_REDIS_URL, build_context
 from pipeline.context import Context
 from pipeline.logs import configure_logging
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         if isinstance(ctx.broker, RedisBroker):
             app.state.hub = EventHub(redis_url)
             await app.state.hub.start()
+        app.state.exact_index = ExactIndex()
         app.state.upload_limit = None
         if ctx.settings.upload_rate_limit:
             storage = redis_url if isinstance(ctx.broker, RedisBroker) else "memory://"
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app.include_router(admin.router)
     app.include_router(metrics.router)
     app.include_router(stats.router)
+    app.include_router(search.router)
     return app
 
 

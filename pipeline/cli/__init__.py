@@ -28,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
         "--api-key", default=os.environ.get("PDFLINE_API_KEY"), help="when the API requires one (PDFLINE_API_KEY)"
     )
 
+    search = commands.add_parser("search", help="the stored chunks nearest in meaning to a query")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=5, help="how many hits (1-100)")
+    search.add_argument("--document", help="only this document's chunks")
+    search.add_argument("--api", default=os.environ.get("PDFLINE_API_URL", "http://127.0.0.1:8000"))
+    search.add_argument("--api-key", default=os.environ.get("PDFLINE_API_KEY"))
+
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="create or migrate the schema")
@@ -46,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
 
         api = ApiTarget(args.api.rstrip("/"), args.api_key)
         return run_upload(api, args.files, reprocess=args.reprocess, watch=args.watch, priority=args.priority)
+    if args.command == "search":
+        from pipeline.cli.api_target import ApiTarget
+        from pipeline.cli.search import run_search
+
+        api = ApiTarget(args.api.rstrip("/"), args.api_key)
+        return run_search(api, args.query, k=args.k, document_id=args.document)
     if args.command in ("cleanup", "recover"):
         import json
 

@@ -20,7 +20,11 @@ class Page(SQLModel, table=True):
 
 class Chunk(SQLModel, table=True):
     __tablename__ = "chunks"
-    __table_args__ = (Index("ix_chunks_unstored", "document_id", "embedding_model"),)
+    __table_args__ = (
+        Index("ix_chunks_unstored", "document_id", "embedding_model"),
+        # Which vectors a model has (search's model check, and the exact scan's change detection).
+        Index("ix_chunks_model", "embedding_model", "embedding_dimensions"),
+    )
 
     document_id: str = Field(primary_key=True, foreign_key="documents.id", ondelete="CASCADE", max_length=36)
     index: int = Field(primary_key=True, description="From 0, in document order.")

@@ -41,4 +41,4 @@ def test_default_settings_choose_hashing_with_384_dimensions() -> None:
     embedder = build_embedder(Settings())
     assert isinstance(embedder, HashingEmbedder)
     assert embedder.dimensions == 384
-    assert embedder.model == "pdfline-hashing-v1"
+    assert embedder.model == "pdfline-hashing-v2"
