@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "PDFLINE_OPENAI_BASE_URL")
     )
 
+    search_ef_search: int = Field(
+        default=200, ge=1, le=1000, description="pgvector's hnsw.ef_search: candidates per search (recall vs speed)."
+    )
+
     chunk_size: int = Field(default=200, ge=8, description="Tokens (whitespace-separated words) per chunk.")
     chunk_overlap: int = Field(default=40, ge=0)
 

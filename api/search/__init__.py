@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import and_, func, or_, select
 
 from api.errors import APIError, not_found
 from api.search.exact import ExactIndex
@@ -44,7 +44,9 @@ def search(ctx: Context, exact: ExactIndex, query: str, k: int, document_id: str
     if not _has_vectors(ctx, model, dimensions, document_id):
         raise _model_mismatch(ctx, model, dimensions, document_id)
     if ctx.engine.dialect.name == "postgresql":
-        ranked = pgvector_search(ctx.engine, model, dimensions, vector, k, document_id)
+        ranked = pgvector_search(
+            ctx.engine, model, dimensions, vector, k, document_id, ef_search=ctx.settings.search_ef_search
+        )
     else:
         ranked = exact.search(ctx.engine, model, dimensions, vector, k, document_id)
     hits = [Hit(*row) for row in ranked]
@@ -91,7 +93,8 @@ def _hydrate(ctx: Context, hits: list[Hit]) -> list[dict[str, Any]]:
         rows = session.execute(
             select(Chunk.document_id, Chunk.index, Chunk.page_start, Chunk.page_end, Chunk.text, Document.filename)
             .join(Document, Document.id == Chunk.document_id)  # type: ignore[arg-type]
-            .where(tuple_(Chunk.document_id, Chunk.index).in_([(hit.document_id, hit.index) for hit in hits]))
+            # One primary-key lookup per hit (SQLite scans the table for a row-value IN list).
+            .where(or_(*(and_(Chunk.document_id == hit.document_id, Chunk.index == hit.index) for hit in hits)))
         ).all()
     found = {(row.document_id, row.index): row for row in rows}
     return [

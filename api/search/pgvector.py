@@ -10,7 +10,14 @@ from sqlalchemy import Engine, text
 
 
 def pgvector_search(
-    engine: Engine, model: str, dimensions: int, vector: list[float], k: int, document_id: str | None
+    engine: Engine,
+    model: str,
+    dimensions: int,
+    vector: list[float],
+    k: int,
+    document_id: str | None,
+    *,
+    ef_search: int,
 ) -> list[tuple[str, int, float]]:
     dimensions = int(dimensions)  # inlined: the index's condition must match literally
     distance = f"(embedding::vector({dimensions})) <=> CAST(:query AS vector({dimensions}))"
@@ -24,6 +31,7 @@ def pgvector_search(
     params = {"query": Vector(vector).to_text(), "model": model, "k": k, "document_id": document_id}
     with engine.begin() as connection:
         connection.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        connection.execute(text(f"SET LOCAL hnsw.ef_search = {max(int(ef_search), k)}"))
         rows = connection.execute(statement, params).all()
     hits = [(row[0], int(row[1]), float(row[2])) for row in rows]
     return sorted(hits, key=lambda hit: -hit[2])  # relaxed order: nearly sorted; make it exact
