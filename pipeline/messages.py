@@ -1,8 +1,10 @@
 """The names the API, the worker, the middleware and recovery agree on: one actor per (step, priority).
 
-Redis has no broker-side priority, so each priority gets a queue of its own, and each step an actor
+Redis has no broker-side priority, so each priority gets queues of its own, and each step an actor
 per priority whose dramatiq ``priority`` makes a worker run the higher one first among the messages
-it has fetched.
+it has fetched. Within a priority, embed and store have a queue apart from parse (``.vectors``):
+behind a backlog of uploads, a parsed document's embedding (mostly waiting on the provider) starts
+at once instead of queueing behind every other document's parse, and finishing documents go first.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ class Priority(StrEnum):
 
 #: dramatiq runs the lowest number first.
 ACTOR_PRIORITY = {Priority.HIGH: 0, Priority.NORMAL: 10, Priority.LOW: 20}
+#: The queue of embed and store, beside each priority's parse queue.
+VECTORS_SUFFIX = ".vectors"
 
 
 class Step(StrEnum):
@@ -35,6 +39,11 @@ class Step(StrEnum):
     def stage(self) -> Stage:
         return Stage.PARSE if self is Step.PARSE_RANGE else Stage(self.value)
 
+    @property
+    def finishes(self) -> bool:
+        """Embed and store: the steps that finish a parsed document."""
+        return self in (Step.EMBED, Step.STORE)
+
 
 @dataclass(frozen=True)
 class Route:
@@ -45,8 +54,12 @@ class Route:
     def actor_name(self) -> str:
         return self.step.value if self.priority is Priority.NORMAL else f"{self.step.value}.{self.priority.value}"
 
+    @property
+    def actor_priority(self) -> int:
+        return ACTOR_PRIORITY[self.priority] + (0 if self.step.finishes else 1)
+
     def queue_name(self, base: str) -> str:
-        return queue_name(base, self.priority)
+        return queue_name(base, self.priority) + (VECTORS_SUFFIX if self.step.finishes else "")
 
 
 def queue_name(base: str, priority: Priority) -> str:
@@ -54,7 +67,12 @@ def queue_name(base: str, priority: Priority) -> str:
 
 
 def queue_names(base: str) -> list[str]:
-    return [queue_name(base, priority) for priority in Priority]
+    """Every queue a stage message can be on."""
+    return [
+        name
+        for priority in Priority
+        for name in (queue_name(base, priority), queue_name(base, priority) + VECTORS_SUFFIX)
+    ]
 
 
 ROUTES: dict[str, Route] = {

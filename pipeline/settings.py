@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=40, ge=0)
 
     parse_range_pages: int = Field(
-        default=50, ge=1, description="Bigger documents are parsed as ranges of this many pages, one message each."
+        default=100, ge=1, description="Bigger documents are parsed as ranges of this many pages, one message each."
     )
     page_time_limit_s: float = Field(default=30.0, gt=0, description="A page taking longer is skipped and recorded.")
     max_pages: int = Field(default=5000, ge=1, description="Documents with more pages fail with too_many_pages.")
@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     retry_min_backoff_s: float = Field(default=2.0, gt=0)
     retry_max_backoff_s: float = Field(default=120.0, gt=0)
 
-    progress_interval_s: float = Field(default=0.1, ge=0, description="At most one progress write per interval.")
+    progress_interval_s: float = Field(default=0.25, ge=0, description="At most one progress write per interval.")
     sse_ping_s: float = Field(default=15.0, gt=0, description="Keep-alive comment interval on event streams.")
     heartbeat_s: float = Field(default=5.0, gt=0, description="How often a worker marks the documents it holds.")
     stalled_after_s: float = Field(default=60.0, gt=0, description="A running document silent this long is stalled.")

@@ -9,7 +9,7 @@ import dramatiq
 
 from pipeline.context import Context
 from pipeline.errors import PermanentError, StopProcessing
-from pipeline.messages import ACTOR_PRIORITY, ROUTES, Route, Step
+from pipeline.messages import ROUTES, Route, Step
 from pipeline.stages.embed import run_embed
 from pipeline.stages.pacing import Deadline
 from pipeline.stages.parse import run_parse, run_parse_range
@@ -39,7 +39,7 @@ def declare_stages(ctx: Context) -> dict[str, dramatiq.Actor]:  # type: ignore[t
             broker=ctx.broker,
             actor_name=name,
             queue_name=route.queue_name(settings.queue_name),
-            priority=ACTOR_PRIORITY[route.priority],
+            priority=route.actor_priority,
             time_limit=settings.stage_hard_time_limit_ms(route.step.stage),
             throws=(PermanentError,),
         )

@@ -13,7 +13,7 @@ attempt stopped.
 from __future__ import annotations
 
 from pypdf import PdfReader
-from sqlalchemy import delete, func, select
+from sqlalchemy import ScalarSelect, delete, func, select
 
 from pipeline import lifecycle
 from pipeline.chunking import chunk_pages
@@ -39,7 +39,9 @@ def run_parse(run: StageRun) -> None:
     with ctx.session() as session:
         done = set(session.scalars(select(Page.number).where(Page.document_id == run.document_id)))
     with ctx.session() as session:
-        lifecycle.advance(session, run.document_id, pages_total=total, pages_parsed=len(done))
+        # A recount, not len(done): ranges still running from an earlier attempt may commit meanwhile.
+        lifecycle.hold(session, run.document_id)
+        lifecycle.advance(session, run.document_id, pages_total=total, pages_parsed=_stored_pages(run.document_id))
 
     size = settings.parse_range_pages
     ranges = [
@@ -49,12 +51,12 @@ def run_parse(run: StageRun) -> None:
     ]
     if not ranges:
         _finish(run)
-    elif len(ranges) == 1:
-        if _parse_pages(run, reader, *ranges[0]):
-            _finish(run)
-    else:
-        for first, last in ranges:
-            run.send(Step.PARSE_RANGE, first, last)
+        return
+    # The other ranges go out first, to run beside this one; this one uses the file already open.
+    for first, last in ranges[1:]:
+        run.send(Step.PARSE_RANGE, first, last)
+    if _parse_pages(run, reader, *ranges[0]):
+        _finish(run)
 
 
 def run_parse_range(run: StageRun, first: int, last: int) -> None:
@@ -100,20 +102,26 @@ def _commit_pages(run: StageRun, rows: list[dict[str, object]]) -> bool:
     """Store pages and recount in one transaction that holds the document's row, so exactly one
     commit, whichever range makes it, sees the count reach the total."""
     document_id = run.document_id
-    pages = select(func.count()).where(Page.document_id == document_id)
     with run.ctx.session() as session:
         before = lifecycle.hold(session, document_id).pages_parsed
         insert_ignoring_duplicates(session, Page, rows)
         after = lifecycle.advance(
             session,
             document_id,
-            pages_parsed=pages.scalar_subquery(),
-            pages_skipped=pages.where(Page.skipped_reason.is_not(None)).scalar_subquery(),  # type: ignore[union-attr]
+            pages_parsed=_stored_pages(document_id),
+            pages_skipped=_stored_pages(document_id, skipped=True),
         )
     skipped = sum(1 for row in rows if row["skipped_reason"])
     PAGES.labels("read").inc(len(rows) - skipped)
     PAGES.labels("skipped").inc(skipped)
     return before < after.pages_total <= after.pages_parsed
+
+
+def _stored_pages(document_id: str, *, skipped: bool = False) -> ScalarSelect[int]:
+    query = select(func.count()).where(Page.document_id == document_id)
+    if skipped:
+        query = query.where(Page.skipped_reason.is_not(None))  # type: ignore[union-attr]
+    return query.scalar_subquery()
 
 
 def _finish(run: StageRun) -> None:

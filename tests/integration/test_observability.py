@@ -46,7 +46,11 @@ def test_readiness_stats_and_metrics_follow_a_document_and_the_worker(
     stats = stack.client.get("/stats").json()
     assert stats["documents"]["completed"] == 1
     assert stats["queues"]["pdfline"] == {"ready": 0, "delayed": 0, "dead": 0}
-    assert set(stats["queues"]) == {"pdfline.high", "pdfline", "pdfline.low", "pdfline.jobs"}
+    assert set(stats["queues"]) == {
+        *("pdfline.high", "pdfline", "pdfline.low"),
+        *("pdfline.high.vectors", "pdfline.vectors", "pdfline.low.vectors"),
+        "pdfline.jobs",
+    }
     assert stats["last_hour"] == {"completed": 1, "failed": 0, "pages": 30, "chunks": document["chunks_total"]}
 
     api = stack.client.get("/metrics").text

@@ -31,8 +31,12 @@ class FakeEmbeddingServer:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.script: deque[Scripted] = deque()
-        #: Seconds each successful answer takes, like a real model would.
+        #: Seconds each successful answer takes, like a real model would: a fixed part, and one per input.
         self.delay_s = 0.0
+        self.delay_per_input_s = 0.0
+        #: Answer with cheap stand-in vectors instead of hashing each input (for benchmarks, where the
+        #: server must not compete with the pipeline for CPU).
+        self.cheap_vectors = False
         #: While set, every request fails with this status: the provider is down.
         self.outage: int | None = None
         #: Share of requests answered 500, drawn from a seeded generator.
@@ -116,18 +120,19 @@ class FakeEmbeddingServer:
                 with server._lock:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 try:
-                    if server.delay_s:
-                        time.sleep(server.delay_s)
+                    if server.delay_s or server.delay_per_input_s:
+                        time.sleep(server.delay_s + server.delay_per_input_s * len(inputs))
                 finally:
                     with server._lock:
                         server.in_flight -= 1
-                embedder = HashingEmbedder(body.get("dimensions") or 64)
-                inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-                data = [
-                    {"object": "embedding", "index": i, "embedding": vector}
-                    for i, vector in enumerate(embedder.embed(inputs))
-                ]
+                dimensions = body.get("dimensions") or 64
+                if server.cheap_vectors:
+                    vectors = [[(hash(text) >> 8) % 997 / 997.0 + 0.001] * dimensions for text in inputs]
+                else:
+                    vectors = HashingEmbedder(dimensions).embed(inputs)
+                data = [{"object": "embedding", "index": i, "embedding": vector} for i, vector in enumerate(vectors)]
                 usage = {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}
                 return self._reply(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
 

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from pipeline import lifecycle
 from pipeline.context import Context
 from pipeline.errors import StopProcessing
+from pipeline.messages import queue_names
 from pipeline.models import CachedEmbedding, Chunk, Document, Event, Page, Stage, Status
 from tests.conftest import FIXTURES
 
@@ -36,7 +37,9 @@ def add_document(ctx: Context, fixture: str) -> str:
 
 def run(ctx: Context, stage: Stage, document_id: str) -> None:
     ctx.send(stage, document_id)
-    ctx.broker.join(ctx.settings.queue_name, fail_fast=True)  # type: ignore[attr-defined]
+    while any(ctx.broker.queues[name].unfinished_tasks for name in queue_names(ctx.settings.queue_name)):  # type: ignore[attr-defined]
+        for name in queue_names(ctx.settings.queue_name):
+            ctx.broker.join(name, fail_fast=True)  # type: ignore[attr-defined]
 
 
 def rows(ctx: Context, document_id: str) -> dict[str, Any]:

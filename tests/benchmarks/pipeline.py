@@ -1,0 +1,409 @@
+"""Throughput benchmark: pdfline end to end against the same work done with no queue (the floor).
+
+    python tests/benchmarks/pipeline.py [--small 60 --medium 10 --large 2] [--big-pages 1000]
+
+- Corpus: text PDFs from the fixtures' prose generator, deterministic: many of 5 pages, some of 30,
+  a few of 300 (written once to a cache folder).
+- Embeddings: an OpenAI-compatible server on 127.0.0.1 costing 80 ms a request plus 0.5 ms an input,
+  answering concurrent requests concurrently (tests/support/embedding_server.py).
+- pdfline: ``pdfline up`` with its defaults (a fresh data folder, SQLite, a local Redis), every
+  document uploaded at once, timed to the last one completed.
+- Floor: the same work in one program with no queue: a process per core parsing, batched embedding
+  requests with pdfline's batch size and concurrency limit, bulk inserts into SQLite.
+- Overhead per document: small documents sent one at a time through an idle pipeline and through
+  the floor; the difference of their medians is what the queue adds (hops, progress writes).
+- Big: one PDF of ``--big-pages`` pages through pdfline: peak RSS per worker process, and the
+  longest the document's progress stood still.
+Not part of the test run; figures go in the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import os
+import platform
+import resource
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from fixtures.make_fixtures import write_text_pdf  # noqa: E402
+from pipeline.chunking import chunk_pages  # noqa: E402
+from pipeline.cli.local_redis import free_port  # noqa: E402
+from pipeline.settings import Settings  # noqa: E402
+from tests.support.embedding_server import FakeEmbeddingServer  # noqa: E402
+
+DIMENSIONS = 384
+#: Extra ``pdfline up`` flags, for tuning experiments (the figures use the defaults).
+UP_ARGS = os.environ.get("BENCH_UP_ARGS", "").split()
+CACHE = Path(tempfile.gettempdir()) / "pdfline-bench-corpus"
+
+
+@dataclass
+class Run:
+    name: str
+    documents: int
+    pages: int
+    wall_s: float
+    cpu_s: float
+    latencies_s: list[float]
+    peak_rss_mb: list[float]
+
+    def report(self) -> str:
+        latencies = sorted(self.latencies_s)
+        p50 = latencies[len(latencies) // 2] if latencies else float("nan")
+        p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else float("nan")
+        return (
+            f"{self.name:8} {self.documents / self.wall_s:6.2f} docs/s {self.pages / self.wall_s:7.1f} pages/s  "
+            f"wall {self.wall_s:6.1f}s  latency p50 {p50:5.2f}s p95 {p95:5.2f}s  "
+            f"CPU {1000 * self.cpu_s / self.pages:5.1f} ms/page  "
+            f"peak RSS {', '.join(f'{rss:.0f}' for rss in self.peak_rss_mb)} MB"
+        )
+
+
+def corpus(small: int, medium: int, large: int) -> list[tuple[Path, int]]:
+    CACHE.mkdir(exist_ok=True)
+    plan = [(5, small), (30, medium), (300, large)]
+    out = []
+    for pages, count in plan:
+        for number in range(count):
+            path = CACHE / f"p{pages}-{number}.pdf"
+            if not path.exists():
+                write_text_pdf(path, pages, seed=pages * 1000 + number, title=f"bench {pages}-{number}")
+            out.append((path, pages))
+    return out
+
+
+def embedding_server() -> FakeEmbeddingServer:
+    server = FakeEmbeddingServer()
+    server.delay_s, server.delay_per_input_s, server.cheap_vectors = 0.080, 0.0005, True
+    return server.start()
+
+
+# --- the floor -------------------------------------------------------------------------------
+
+
+def _parse(path: str) -> tuple[str, list[str]]:
+    from pypdf import PdfReader
+
+    return path, [page.extract_text() or "" for page in PdfReader(path).pages]
+
+
+def run_floor(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, workdir: Path) -> Run:
+    from openai import OpenAI
+
+    settings = Settings()
+    client = OpenAI(base_url=server.base_url, api_key="bench", max_retries=0)
+    database = sqlite3.connect(workdir / "floor.db", check_same_thread=False)
+    database.execute("CREATE TABLE chunks (doc TEXT, idx INT, text TEXT, embedding BLOB, PRIMARY KEY (doc, idx))")
+    lock = threading.Lock()
+    cpu_before = _own_cpu_s()
+    started = time.perf_counter()
+    latencies: list[float] = []
+    embed_pool = concurrent.futures.ThreadPoolExecutor(settings.embedding_concurrency)
+
+    def embed_and_store(path: str, texts: list[str]) -> None:
+        specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
+        batches = [
+            specs[i : i + settings.embedding_batch_size] for i in range(0, len(specs), settings.embedding_batch_size)
+        ]
+        vectors: list[list[float]] = []
+        for batch in batches:
+            answer = client.embeddings.create(
+                model="bench", input=[s.text for s in batch], dimensions=DIMENSIONS, encoding_format="float"
+            )
+            vectors.extend(item.embedding for item in answer.data)
+        import array
+
+        rows = [(path, s.index, s.text, array.array("f", v).tobytes()) for s, v in zip(specs, vectors, strict=True)]
+        with lock, database:
+            database.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", rows)
+        latencies.append(time.perf_counter() - started)
+
+    futures = []
+    with concurrent.futures.ProcessPoolExecutor(os.cpu_count()) as parsers:
+        for path, texts in parsers.map(_parse, [str(p) for p, _ in documents]):
+            futures.append(embed_pool.submit(embed_and_store, path, texts))
+    for future in futures:
+        future.result()
+    wall = time.perf_counter() - started
+    embed_pool.shutdown()
+    return Run(
+        "floor", len(documents), sum(p for _, p in documents), wall, _own_cpu_s() - cpu_before, latencies,
+        [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024],
+    )  # fmt: skip
+
+
+def _own_cpu_s() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+# --- pdfline ---------------------------------------------------------------------------------
+
+
+class Pdfline:
+    """``pdfline up`` on its defaults, in a fresh data folder, stopped by pid."""
+
+    def __init__(self, workdir: Path, server: FakeEmbeddingServer, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "PDFLINE_DATA_DIR": str(workdir),
+            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_API_KEY": "bench",
+            "PDFLINE_EMBEDDING_DIMENSIONS": str(DIMENSIONS),
+            "PDFLINE_LOG_LEVEL": "WARNING",
+            **env,
+        }
+        log = (workdir.parent / f"{workdir.name}.log").open("wb")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("pdfline")), "up", "--port", str(self.port), *UP_ARGS],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self.http = httpx.Client(base_url=self.url, timeout=60)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if self.http.get("/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("pdfline up did not become ready")
+
+    def tree(self) -> list[int]:
+        return [self.process.pid, *_descendants(self.process.pid)]
+
+    def workers(self) -> list[int]:
+        """dramatiq's worker processes: the ones that import pipeline.worker and process messages."""
+        return [pid for pid in self.tree() if "dramatiq" in _cmdline(pid) and _children_count(pid) == 0]
+
+    def upload(self, paths: list[Path]) -> list[str]:
+        ids = []
+        for start in range(0, len(paths), 20):
+            files = [("files", (p.name, p.read_bytes(), "application/pdf")) for p in paths[start : start + 20]]
+            response = self.http.post("/documents", files=files)
+            response.raise_for_status()
+            ids.extend(d["id"] for d in response.json()["documents"])
+        return ids
+
+    def wait_all(self, ids: list[str], timeout: float = 3600) -> list[dict]:  # type: ignore[type-arg]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            counts = self.http.get("/stats").json()["documents"]
+            if counts["completed"] + counts["failed"] >= len(ids):
+                break
+            time.sleep(0.1)
+        return [self.http.get(f"/documents/{i}").json() for i in ids]
+
+    def stop(self) -> None:
+        pids = self.tree()
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(60)
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def run_pdfline(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, workdir: Path) -> Run:
+    up = Pdfline(workdir / "pdfline", server)
+    try:
+        per_pid_before = {pid: _cpu_s(pid) for pid in up.tree()}
+        cpu_before = sum(per_pid_before.values())
+        started = time.perf_counter()
+        spies = (
+            [
+                subprocess.Popen(
+                    ["py-spy", "record", "-o", f"/tmp/spy-{pid}.txt", "-f", "raw", "-p", str(pid), "-r", "200"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for pid in up.workers()
+            ]
+            if os.environ.get("SPY")
+            else []
+        )
+        ids = up.upload([path for path, _ in documents])
+        finals = up.wait_all(ids)
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
+        wall = time.perf_counter() - started
+        cpu = sum(_cpu_s(pid) for pid in up.tree()) - cpu_before
+        if os.environ.get("BENCH_VERBOSE"):
+            for pid in up.tree():
+                print(f"    {_cpu_s(pid) - per_pid_before.get(pid, 0):6.2f}s CPU  {_cmdline(pid)[:70]}")
+        failed = [d for d in finals if d["status"] != "completed"]
+        if failed:
+            print(f"  {len(failed)} documents did not complete: {failed[0]['error']}")
+        latencies = [_seconds(d["finished_at"]) - _seconds(d["created_at"]) for d in finals if d["finished_at"]]
+        return Run("pdfline", len(documents), sum(p for _, p in documents), wall, cpu, latencies,
+                   [_peak_rss_mb(pid) for pid in up.workers()])  # fmt: skip
+    finally:
+        up.stop()
+
+
+def overhead(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, workdir: Path, count: int) -> str:
+    small = [path for path, pages in documents if pages == 5][:count]
+    floor_times = []
+    for path in small:
+        started = time.perf_counter()
+        run_floor([(path, 5)], server, Path(tempfile.mkdtemp(dir=workdir)))
+        floor_times.append(time.perf_counter() - started)
+    up = Pdfline(workdir / "overhead", server)
+    try:
+        pdfline_times = []
+        for path in small:
+            started = time.perf_counter()
+            (document_id,) = up.upload([path])
+            while up.http.get(f"/documents/{document_id}").json()["status"] not in ("completed", "failed"):
+                time.sleep(0.005)
+            pdfline_times.append(time.perf_counter() - started)
+    finally:
+        up.stop()
+    floor_median, pdfline_median = statistics.median(floor_times), statistics.median(pdfline_times)
+    return (
+        f"one 5-page document at a time (median of {count}): pdfline {1000 * pdfline_median:.0f} ms, "
+        f"floor {1000 * floor_median:.0f} ms (incl. its process-pool start); the queue adds "
+        f"{1000 * (pdfline_median - floor_median):.0f} ms"
+    )
+
+
+def big(pages: int, server: FakeEmbeddingServer, workdir: Path) -> str:
+    path = CACHE / f"big-{pages}.pdf"
+    if not path.exists():
+        write_text_pdf(path, pages, seed=pages, title=f"big {pages}")
+    up = Pdfline(workdir / "big", server)
+    try:
+        started = time.perf_counter()
+        (document_id,) = up.upload([path])
+        last_state, last_change, longest_still = None, time.perf_counter(), 0.0
+        while True:
+            document = up.http.get(f"/documents/{document_id}").json()
+            state = (
+                document["pages_parsed"],
+                document["chunks_embedded"],
+                document["chunks_stored"],
+                document["stage"],
+            )
+            now = time.perf_counter()
+            if state != last_state:
+                longest_still = max(longest_still, now - last_change)
+                last_state, last_change = state, now
+            if document["status"] in ("completed", "failed"):
+                break
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
+        rss = [_peak_rss_mb(pid) for pid in up.workers()]
+    finally:
+        up.stop()
+    return (
+        f"one {pages}-page PDF: {document['status']} in {wall:.1f}s ({pages / wall:.0f} pages/s), "
+        f"{document['chunks_total']} chunks; progress stood still at most {longest_still:.2f}s; "
+        f"peak RSS per worker process {', '.join(f'{r:.0f}' for r in rss)} MB"
+    )
+
+
+# --- /proc helpers ---------------------------------------------------------------------------
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _children_count(pid: int) -> int:
+    return len(_descendants(pid))
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _seconds(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", type=int, default=60, help="documents of 5 pages")
+    parser.add_argument("--medium", type=int, default=10, help="documents of 30 pages")
+    parser.add_argument("--large", type=int, default=2, help="documents of 300 pages")
+    parser.add_argument("--big-pages", type=int, default=1000, help="the single large document (0: skip)")
+    parser.add_argument("--overhead-runs", type=int, default=15)
+    args = parser.parse_args()
+    print(f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    documents = corpus(args.small, args.medium, args.large)
+    print(f"corpus: {len(documents)} PDFs, {sum(p for _, p in documents)} pages")
+    server = embedding_server()
+    try:
+        with tempfile.TemporaryDirectory(prefix="pdfline-bench-") as workdir:
+            floor = run_floor(documents, server, Path(workdir))
+            print(floor.report())
+            requests_before = len(server.requests)
+            pdfline = run_pdfline(documents, server, Path(workdir))
+            print(pdfline.report())
+            print(
+                f"  embedding requests: {len(server.requests) - requests_before}, max in flight {server.max_in_flight}"
+            )
+            print(f"pdfline / floor throughput: {floor.wall_s / pdfline.wall_s:.2f}")
+            if args.overhead_runs:
+                print(overhead(documents, server, Path(workdir), args.overhead_runs))
+            if args.big_pages:
+                print(big(args.big_pages, server, Path(workdir)))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
