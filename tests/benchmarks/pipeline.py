@@ -14,7 +14,9 @@
   the floor; the difference of their medians is what the queue adds (hops, progress writes).
 - Big: one PDF of ``--big-pages`` pages through pdfline: peak RSS per worker process, and the
   longest the document's progress stood still.
-Not part of the test run; figures go in the README.
+Not part of the test run; figures go in the README. For tuning: ``BENCH_UP_ARGS="--threads 2"``
+passes flags to ``pdfline up``, ``BENCH_VERBOSE=1`` prints the CPU each pdfline process used, and
+``PDFLINE_*`` variables in the environment reach pdfline.
 """
 
 from __future__ import annotations
@@ -229,26 +231,11 @@ def run_pdfline(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, 
         per_pid_before = {pid: _cpu_s(pid) for pid in up.tree()}
         cpu_before = sum(per_pid_before.values())
         started = time.perf_counter()
-        spies = (
-            [
-                subprocess.Popen(
-                    ["py-spy", "record", "-o", f"/tmp/spy-{pid}.txt", "-f", "raw", "-p", str(pid), "-r", "200"],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                for pid in up.workers()
-            ]
-            if os.environ.get("SPY")
-            else []
-        )
         ids = up.upload([path for path, _ in documents])
         finals = up.wait_all(ids)
-        for spy in spies:
-            spy.send_signal(signal.SIGINT)
-            spy.wait()
         wall = time.perf_counter() - started
         cpu = sum(_cpu_s(pid) for pid in up.tree()) - cpu_before
-        if os.environ.get("BENCH_VERBOSE"):
+        if os.environ.get("BENCH_VERBOSE"):  # where the CPU went, process by process
             for pid in up.tree():
                 print(f"    {_cpu_s(pid) - per_pid_before.get(pid, 0):6.2f}s CPU  {_cmdline(pid)[:70]}")
         failed = [d for d in finals if d["status"] != "completed"]
