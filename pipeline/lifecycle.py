@@ -122,39 +122,42 @@ def advance(session: Session, document_id: str, **counters: Any) -> Document:
     return document
 
 
-def record_retry(session: Session, document_id: str, *, error_type: str, message: str) -> Document | None:
+def _announce_retry(
+    session: Session,
+    document_id: str,
+    reason: tuple[str, str],
+    extra: dict[str, Any] | None = None,
+    **values: Any,
+) -> Document | None:
+    """The one shape of a ``retrying`` event: a running document, and why it runs again."""
+    error_type, message = reason
     return transition(
         session,
         document_id,
         event="retrying",
         allowed_from=(Status.RUNNING,),
-        extra={"retry_reason": {"type": error_type, "message": message}},
-        attempts=Document.attempts + 1,
+        extra={"retry_reason": {"type": error_type, "message": message}, **(extra or {})},
+        **values,
     )
+
+
+def record_retry(session: Session, document_id: str, *, error_type: str, message: str) -> Document | None:
+    return _announce_retry(session, document_id, (error_type, message), attempts=Document.attempts + 1)
 
 
 def wait_for_provider(session: Session, document_id: str, *, message: str, resume_in_s: float) -> Document | None:
     """Announced as a retry, but no attempt is spent: the stage comes back when the circuit lets it."""
-    return transition(
-        session,
-        document_id,
-        event="retrying",
-        allowed_from=(Status.RUNNING,),
-        extra={
-            "retry_reason": {"type": "embedding_unavailable", "message": message},
-            "resume_in_s": round(resume_in_s, 1),
-        },
+    return _announce_retry(
+        session, document_id, ("embedding_unavailable", message), extra={"resume_in_s": round(resume_in_s, 1)}
     )
 
 
 def recover(session: Session, document: Document) -> Document | None:
     """A running document whose worker went silent: back to work at its stage, announced as a retry."""
-    return transition(
+    return _announce_retry(
         session,
         document.id,
-        event="retrying",
-        allowed_from=(Status.RUNNING,),
-        extra={"retry_reason": {"type": "stalled", "message": "its worker stopped responding; running it again"}},
+        ("stalled", "its worker stopped responding; running it again"),
         attempts=Document.attempts + 1,
         recoveries=Document.recoveries + 1,
         heartbeat_at=utcnow(),
