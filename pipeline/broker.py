@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, Retries, ShutdownNotifications, TimeLimit
 from periodiq import PeriodiqMiddleware
 
 from pipeline.context import Context
 from pipeline.db import create_db_engine
+from pipeline.doorbell import DoorbellRedisBroker
 from pipeline.events import NullPublisher, RedisEventPublisher
 from pipeline.jobs import declare_jobs
 from pipeline.middleware import (
@@ -46,9 +46,10 @@ def build_broker(settings: Settings, *, stub: bool = False) -> dramatiq.Broker:
     middleware = base_middleware(settings)
     if stub:
         return StubBroker(middleware=middleware)
-    return RedisBroker(
+    return DoorbellRedisBroker(
         url=settings.redis_url or DEFAULT_REDIS_URL,
         namespace=NAMESPACE,
+        doorbell_channel=f"{NAMESPACE}:doorbell",
         middleware=middleware,
         heartbeat_timeout=int(settings.worker_heartbeat_timeout_s * 1000),
     )

@@ -177,7 +177,7 @@ def fail(session: Session, document_id: str, *, error_type: str, message: str) -
     )
 
 
-def complete(session: Session, document_id: str) -> Document | None:
+def complete(session: Session, document_id: str, **counters: Any) -> Document | None:
     return transition(
         session,
         document_id,
@@ -186,6 +186,7 @@ def complete(session: Session, document_id: str) -> Document | None:
         status=Status.COMPLETED,
         stage=None,
         finished_at=utcnow(),
+        **counters,
     )
 
 

@@ -14,8 +14,6 @@ from pipeline.db import create_db_engine
 from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
 
-WORKER_POLL_MS = 100
-
 
 def run_up(host: str, port: int, processes: int, threads: int) -> int:
     console = Console(stderr=True)
@@ -31,9 +29,6 @@ def run_up(host: str, port: int, processes: int, threads: int) -> int:
     env.setdefault("dramatiq_prom_host", "127.0.0.1")
     env.setdefault("dramatiq_prom_port", str(free_port()))
     env.setdefault("dramatiq_prom_db", str((settings.data_dir / "worker-metrics").resolve()))
-    # An idle worker polls its queues at least this often (ms); dramatiq's 1 s default adds up to a
-    # second to every hop between stages once the queues run dry.
-    env.setdefault("dramatiq_worker_timeout", str(WORKER_POLL_MS))
     redis: LocalRedis | None = None
     if settings.redis_url is None:
         redis = LocalRedis(Path(settings.data_dir) / "redis").start()

@@ -7,6 +7,7 @@ messages; a retried or redelivered message only embeds what is still missing.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from pipeline.embedders import Embedder
 from pipeline.messages import Step
 from pipeline.metrics import CHUNKS_EMBEDDED
 from pipeline.models import CachedEmbedding, Chunk
+from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.pacing import Pacer
 from pipeline.stages.provider import GuardedProvider
 from pipeline.stages.run import StageRun
@@ -58,18 +60,26 @@ def run_embed(run: StageRun) -> None:
 
     items = list(missing.items())
     provider = GuardedProvider(ctx)
-    batch_size = ctx.settings.embedding_batch_size
+    size = ctx.settings.embedding_batch_size
+    batches = [items[start : start + size] for start in range(0, len(items), size)]
+
+    def embed(batch: list[tuple[str, str]], closing: threading.Event) -> list[list[float]]:
+        return provider.embed([text for _, text in batch], deadline, abandoned=closing)
+
+    def take(batch: list[tuple[str, str]], vectors: list[list[float]]) -> None:
+        pending.extend(_cache_row(embedder, h, vector) for (h, _), vector in zip(batch, vectors, strict=True))
+
+    calls = ConcurrentCalls(embed, batches, workers=provider.concurrency, deadline=deadline)
     try:
-        for start in range(0, len(items), batch_size):
-            deadline.check()
-            batch = items[start : start + batch_size]
-            vectors = provider.embed([text for _, text in batch], deadline)
-            pending.extend(_cache_row(embedder, h, vector) for (h, _), vector in zip(batch, vectors, strict=True))
-            if start + batch_size >= len(items) or pacer.due():
+        for number, (batch, vectors) in enumerate(calls, start=1):
+            take(batch, vectors)
+            if number == len(batches) or pacer.due():
                 keep_paid_vectors()
                 with ctx.session() as session:
                     lifecycle.advance(session, document_id, chunks_embedded=embedded_count())
     finally:
+        for batch, vectors in calls.close():  # answered, not yet taken: paid for all the same
+            take(batch, vectors)
         if pending:
             try:
                 keep_paid_vectors()

@@ -13,7 +13,7 @@ attempt stopped.
 from __future__ import annotations
 
 from pypdf import PdfReader
-from sqlalchemy import ScalarSelect, delete, func, select
+from sqlalchemy import ScalarSelect, delete, func, insert, select
 
 from pipeline import lifecycle
 from pipeline.chunking import chunk_pages
@@ -155,15 +155,18 @@ def _write_chunks(run: StageRun) -> None:
             chunks_stored=0,
         )
         session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
-        session.add_all(
-            Chunk(
-                document_id=document_id,
-                index=spec.index,
-                page_start=spec.page_start,
-                page_end=spec.page_end,
-                text=spec.text,
-                token_count=spec.token_count,
-                text_sha256=spec.text_sha256,
-            )
-            for spec in specs
+        session.execute(
+            insert(Chunk),
+            [  # never empty: some page has text
+                {
+                    "document_id": document_id,
+                    "index": spec.index,
+                    "page_start": spec.page_start,
+                    "page_end": spec.page_end,
+                    "text": spec.text,
+                    "token_count": spec.token_count,
+                    "text_sha256": spec.text_sha256,
+                }
+                for spec in specs
+            ],
         )

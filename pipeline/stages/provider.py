@@ -4,7 +4,7 @@ makes embed work wait out an outage instead of burning its retries."""
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Sequence
 
 import redis
@@ -21,6 +21,10 @@ from pipeline.stages.pacing import Deadline
 #: The longest Retry-After honoured; beyond it the normal backoff and retry budget decide.
 MAX_RETRY_AFTER_S = 3600.0
 WAIT_FOR_SLOT_S = 0.05
+
+
+class CallAbandoned(Exception):
+    """The stage stopped taking answers before this call got a slot."""
 
 
 class CircuitOpen(Exception):
@@ -41,6 +45,8 @@ class GuardedProvider:
         client = getattr(ctx.broker, "client", None)
         self.limiter: ConcurrentRateLimiter | None = None
         self.circuit: ProviderCircuit | None = None
+        #: Calls worth making at once from one stage: a remote provider's, not the local embedder's.
+        self.concurrency = settings.embedding_concurrency if settings.resolved_embedding_provider == "openai" else 1
         if not isinstance(client, redis.Redis) or settings.resolved_embedding_provider != "openai":
             return
         # A slot held by a worker that died is freed after the longest a request can take.
@@ -59,7 +65,8 @@ class GuardedProvider:
             key="pdfline:embedding-circuit",
         )
 
-    def embed(self, texts: Sequence[str], deadline: Deadline) -> list[list[float]]:
+    def embed(self, texts: Sequence[str], deadline: Deadline, abandoned: threading.Event) -> list[list[float]]:
+        """``abandoned``, once set, stops a call still waiting for a slot (``CallAbandoned``)."""
         if self.circuit is not None and (wait_s := self.circuit.wait_s()):
             raise CircuitOpen(wait_s)
         while True:
@@ -69,7 +76,8 @@ class GuardedProvider:
                 if acquired:
                     return self._call(texts)
             deadline.check()
-            time.sleep(WAIT_FOR_SLOT_S)
+            if abandoned.wait(WAIT_FOR_SLOT_S):
+                raise CallAbandoned("the stage stopped taking answers")
 
     def _call(self, texts: Sequence[str]) -> list[list[float]]:
         try:

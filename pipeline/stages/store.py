@@ -1,15 +1,17 @@
 """store: copy each chunk's vector from the embedding cache onto the chunk, then complete.
 
-Only chunks not yet carrying the current model's vector are touched, so a redelivered message
-writes the same values again at worst, and the rows end up the same.
+The copy is one ``UPDATE`` per batch of chunks, done by the database: vectors never pass through
+Python here. Only chunks not yet carrying the current model's vector are touched, so a redelivered
+message writes the same values again at worst, and the rows end up the same.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, Exists, ScalarSelect, distinct, func, or_, select, update
 from sqlmodel import Session
 
 from pipeline import lifecycle
+from pipeline.embedders import Embedder
 from pipeline.messages import Step
 from pipeline.metrics import CHUNKS_STORED
 from pipeline.models import CachedEmbedding, Chunk
@@ -23,69 +25,75 @@ STORE_BATCH = 500
 def run_store(run: StageRun) -> None:
     ctx, document_id, deadline = run.ctx, run.document_id, run.deadline
     embedder = ctx.embedder
-    model = embedder.model
-    while True:
-        deadline.check()
-        # Reads and writes in separate transactions: on SQLite a reader that starts writing fails
-        # if anyone committed in between. The status guard in the write keeps it safe.
-        with ctx.session() as session:
-            rows = session.execute(
-                select(Chunk.index, Chunk.text_sha256)
-                .where(
-                    Chunk.document_id == document_id,
-                    or_(Chunk.embedding_model.is_(None), Chunk.embedding_model != model),  # type: ignore[union-attr]
-                )
-                .order_by(Chunk.index)  # type: ignore[arg-type]
-                .limit(STORE_BATCH)
-            ).all()
-            vectors = _vectors(session, model, embedder.dimensions, {h for _, h in rows})
-            stored = _stored(session, document_id, model)
-        if not rows:
-            break
-        if len(vectors) < len({h for _, h in rows}):
-            # The cache lost vectors (pruned, or another model configured): embed them again.
-            run.send(Step.EMBED)
-            return
-        for dimensions in {d for _, d in vectors.values()} - ctx.indexed_dimensions:
-            ensure_vector_index(ctx.engine, dimensions)
-            ctx.indexed_dimensions.add(dimensions)
-        with ctx.session() as session:
-            # The status guard before the write: a canceled document's chunks may already be gone.
-            lifecycle.advance(session, document_id, chunks_stored=stored)
-            session.execute(
-                update(Chunk),
-                [
-                    {
-                        "document_id": document_id,
-                        "index": index,
-                        "embedding": vectors[text_hash][0],
-                        "embedding_model": model,
-                        "embedding_dimensions": vectors[text_hash][1],
-                    }
-                    for index, text_hash in rows
-                ],
+    unstored = (Chunk.document_id == document_id, _not_stored(embedder))
+    with ctx.session() as session:
+        indexes = list(session.scalars(select(Chunk.index).where(*unstored).order_by(Chunk.index)))  # type: ignore[arg-type]
+        uncached = session.scalar(select(func.count()).where(*unstored, ~_has_cached(embedder)))
+        dimensions = {embedder.dimensions} if embedder.dimensions else set(
+            session.scalars(
+                select(distinct(CachedEmbedding.dimensions)).join(Chunk, _cached(embedder)).where(*unstored)
             )
-        CHUNKS_STORED.inc(len(rows))
+        )  # fmt: skip
+    if uncached:
+        # The cache lost vectors (pruned, or another model configured): embed them again.
+        run.send(Step.EMBED)
+        return
+    for missing_index in dimensions - ctx.indexed_dimensions:
+        ensure_vector_index(ctx.engine, missing_index)
+        ctx.indexed_dimensions.add(missing_index)
 
-    with ctx.session() as session:
-        stored = _stored(session, document_id, model)
-    with ctx.session() as session:
-        lifecycle.advance(session, document_id, chunks_stored=stored)
-        lifecycle.complete(session, document_id)
+    batches = [indexes[start : start + STORE_BATCH] for start in range(0, len(indexes), STORE_BATCH)] or [[]]
+    for number, batch in enumerate(batches, start=1):
+        deadline.check()
+        with ctx.session() as session:
+            # The row lock before the write: a canceled document's chunks may already be gone.
+            lifecycle.hold(session, document_id)
+            if batch:
+                _copy_vectors(session, embedder, document_id, batch[0], batch[-1])
+            stored = _stored_count(document_id, embedder.model)
+            if number < len(batches):
+                lifecycle.advance(session, document_id, chunks_stored=stored)
+                done = None
+            else:
+                left = session.scalar(select(func.count()).where(*unstored))
+                done = lifecycle.complete(session, document_id, chunks_stored=stored) if not left else None
+        CHUNKS_STORED.inc(len(batch))
+    if done is None:  # vectors pruned from the cache between the check and the copy
+        run.send(Step.EMBED)
 
 
-def _vectors(
-    session: Session, model: str, dimensions: int | None, hashes: set[str]
-) -> dict[str, tuple[list[float], int]]:
-    query = select(CachedEmbedding).where(
-        CachedEmbedding.model == model,
-        CachedEmbedding.text_sha256.in_(sorted(hashes)),  # type: ignore[attr-defined]
+def _copy_vectors(session: Session, embedder: Embedder, document_id: str, first: int, last: int) -> None:
+    vector = select(CachedEmbedding.vector).where(_cached(embedder)).limit(1).scalar_subquery()
+    dimensions = select(CachedEmbedding.dimensions).where(_cached(embedder)).limit(1).scalar_subquery()
+    session.execute(
+        update(Chunk)
+        .where(
+            Chunk.document_id == document_id,
+            Chunk.index.between(first, last),  # type: ignore[attr-defined]
+            _not_stored(embedder),
+            _has_cached(embedder),
+        )
+        .values(embedding=vector, embedding_model=embedder.model, embedding_dimensions=dimensions)
+        .execution_options(synchronize_session=False)
     )
-    if dimensions:
-        query = query.where(CachedEmbedding.dimensions == dimensions)
-    return {row.text_sha256: (row.vector, row.dimensions) for row in session.scalars(query)}
 
 
-def _stored(session: Session, document_id: str, model: str) -> int:
-    count = session.scalar(select(func.count()).where(Chunk.document_id == document_id, Chunk.embedding_model == model))
-    return int(count or 0)
+def _cached(embedder: Embedder) -> ColumnElement[bool]:
+    """The cache row for the chunk in the enclosing statement."""
+    condition = (CachedEmbedding.model == embedder.model) & (CachedEmbedding.text_sha256 == Chunk.text_sha256)
+    if embedder.dimensions:
+        condition = condition & (CachedEmbedding.dimensions == embedder.dimensions)
+    return condition
+
+
+def _has_cached(embedder: Embedder) -> Exists:
+    return select(CachedEmbedding.text_sha256).where(_cached(embedder)).exists()
+
+
+def _not_stored(embedder: Embedder) -> ColumnElement[bool]:
+    return or_(Chunk.embedding_model.is_(None), Chunk.embedding_model != embedder.model)  # type: ignore[union-attr]
+
+
+def _stored_count(document_id: str, model: str) -> ScalarSelect[int]:
+    query = select(func.count()).where(Chunk.document_id == document_id, Chunk.embedding_model == model)
+    return query.scalar_subquery()

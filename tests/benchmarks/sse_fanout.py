@@ -206,9 +206,13 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    report(args.subscribers, args.events, args.rate, args.client_processes)
+
+
+def report(subscribers: list[int], events: int = 150, rate: float = 10.0, client_processes: int = 4) -> None:
     print("subscribers  finished  deliveries  p50 ms  p99 ms  max ms  API DB queries/s  p99 ms from the change")
-    for count in args.subscribers:
-        result = run(count, args.events, args.rate, min(args.client_processes, count))
+    for count in subscribers:
+        result = run(count, events, rate, min(client_processes, count))
         print(
             f"{result['subscribers']:>11}  {result['finished']:>8}  {result['deliveries']:>10}  "
             f"{result['p50_ms']:>6.1f}  {result['p99_ms']:>6.1f}  {result['max_ms']:>6.1f}  "

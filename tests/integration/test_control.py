@@ -81,6 +81,8 @@ def test_a_failed_document_retries_from_its_failed_stage_without_paying_twice(
             PDFLINE_EMBEDDING_DIMENSIONS="16",
             PDFLINE_EMBEDDING_BATCH_SIZE="4",
             PDFLINE_MAX_RETRIES="1",
+            # Its batches fail four at a time; the circuit would make the document wait, not fail.
+            PDFLINE_CIRCUIT_FAILURE_THRESHOLD="100",
         )
     )
     document = stack.upload(FIXTURES / "thirty_pages.pdf").json()

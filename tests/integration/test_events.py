@@ -210,7 +210,12 @@ def test_server_shutdown_ends_open_streams_and_uvicorn_exits(stack: Stack) -> No
 def test_a_retry_shows_retrying_and_progress_carries_on(stack: Stack, embedding_server: FakeEmbeddingServer) -> None:
     embedding_server.fail_next(2, status=503)
     stack.configure(
-        **embedding_env(embedding_server, PDFLINE_EMBEDDING_BATCH_SIZE="4", PDFLINE_PROGRESS_INTERVAL_S="0")
+        **embedding_env(
+            embedding_server,
+            PDFLINE_EMBEDDING_BATCH_SIZE="4",
+            PDFLINE_PROGRESS_INTERVAL_S="0",
+            PDFLINE_EMBEDDING_CONCURRENCY="1",  # one request at a time: each failure is one attempt
+        )
     )
     api = stack.start_api_process()
     document = upload(api.url, FIXTURES / "thirty_pages.pdf")

@@ -37,6 +37,8 @@ class FakeEmbeddingServer:
         #: Answer with cheap stand-in vectors instead of hashing each input (for benchmarks, where the
         #: server must not compete with the pipeline for CPU).
         self.cheap_vectors = False
+        #: While set, successful answers are JSON without a list of embeddings.
+        self.malformed = False
         #: While set, every request fails with this status: the provider is down.
         self.outage: int | None = None
         #: Share of requests answered 500, drawn from a seeded generator.
@@ -133,6 +135,9 @@ class FakeEmbeddingServer:
                 else:
                     vectors = HashingEmbedder(dimensions).embed(inputs)
                 data = [{"object": "embedding", "index": i, "embedding": vector} for i, vector in enumerate(vectors)]
+                data.reverse()  # the order of the list is not the order of the inputs: ``index`` is
+                if server.malformed:
+                    return self._reply(200, {"object": "list", "data": "overloaded, try later"})
                 usage = {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}
                 return self._reply(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
 

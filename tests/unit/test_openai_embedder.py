@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.cli.local_redis import free_port
 from pipeline.embedders import OpenAIEmbedder, build_embedder
+from pipeline.embedders.hashing import HashingEmbedder
 from pipeline.errors import EmbeddingRejected, EmbeddingUnavailable
 from pipeline.settings import Settings
 from tests.support.embedding_server import FakeEmbeddingServer
@@ -30,6 +31,17 @@ def test_asks_for_float_vectors_with_dimensions(embedding_server: FakeEmbeddingS
     assert body["dimensions"] == 24
     assert body["input"] == ["one", "two", "three"]
     assert body["model"] == "fake-embed"
+
+
+def test_vectors_come_back_in_the_order_of_the_inputs(embedding_server: FakeEmbeddingServer) -> None:
+    texts = ["alpha", "beta", "gamma"]
+    assert make(embedding_server).embed(texts) == HashingEmbedder(24).embed(texts)
+
+
+def test_an_answer_without_embeddings_is_a_transient_error(embedding_server: FakeEmbeddingServer) -> None:
+    embedding_server.malformed = True
+    with pytest.raises(EmbeddingUnavailable, match="not a list of embeddings"):
+        make(embedding_server).embed(["x"])
 
 
 def test_dimensions_are_left_out_when_not_configured(embedding_server: FakeEmbeddingServer) -> None:

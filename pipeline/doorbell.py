@@ -1,0 +1,142 @@
+"""A Redis broker whose idle consumers are woken by new messages instead of polling for them.
+
+dramatiq's Redis consumers find an empty queue, sleep, and look again, the sleep growing up to the
+worker timeout: every hop from one stage to the next could wait that long, and a short timeout
+makes every idle worker poll Redis many times a second. Here each enqueue also rings a doorbell, a
+Redis pub/sub message naming the queue; one thread per worker process listens and wakes that
+queue's consumer at once. Polling stays as the fallback, at the worker timeout: a ring missed
+while Redis was away, and messages that come back without an enqueue (a dead worker's), are found
+by the next poll, so nothing depends on the bell being heard.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.broker import Consumer, MessageProxy
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import dq_name
+from dramatiq.message import Message
+from dramatiq.middleware import Middleware
+
+log = logging.getLogger(__name__)
+
+#: The inner consumer's longest sleep on an empty queue (ms); the wait for the bell replaces it.
+INNER_POLL_MS = 1
+RECONNECT_S = 1.0
+#: While the worker shuts down, consumers look this often whether it is time to stop.
+STOPPING_POLL_S = 0.1
+
+
+class DoorbellRedisBroker(RedisBroker):
+    def __init__(self, *, doorbell_channel: str, **options: Any) -> None:
+        super().__init__(**options)
+        self.doorbell_channel = doorbell_channel
+        self._bells: dict[str, threading.Event] = {}
+        self._listener: threading.Thread | None = None
+        self._closing = threading.Event()
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.add_middleware(_WakeOnShutdown())
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        enqueued = super().enqueue(message, delay=delay)
+        queue_name = dq_name(message.queue_name) if delay is not None else message.queue_name
+        try:
+            self.client.publish(self.doorbell_channel, queue_name)
+        except redis.RedisError as exc:  # the message is queued; the next poll finds it
+            log.debug("could not ring the doorbell for %s: %s", queue_name, exc)
+        return enqueued
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
+        with self._lock:
+            bell = self._bells.setdefault(queue_name, threading.Event())
+            if self._listener is None:
+                self._listener = threading.Thread(target=self._listen, name="pdfline-doorbell", daemon=True)
+                self._listener.start()
+        inner = super().consume(queue_name, prefetch, timeout=INNER_POLL_MS)
+        return DoorbellConsumer(inner, bell, idle_s=timeout / 1000, stopping=self.stopping)
+
+    def wake_all(self) -> None:
+        with self._lock:
+            bells = list(self._bells.values())
+        for bell in bells:
+            bell.set()
+
+    def close(self) -> None:
+        self._closing.set()
+        super().close()
+
+    def _listen(self) -> None:
+        while not self._closing.is_set():
+            try:
+                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.doorbell_channel)
+                try:
+                    self._ring_forever(pubsub)
+                finally:
+                    pubsub.close()
+            except redis.RedisError as exc:
+                log.debug("doorbell listener lost Redis (%s); consumers poll meanwhile", exc)
+                self._closing.wait(RECONNECT_S)
+
+    def _ring_forever(self, pubsub: redis.client.PubSub) -> None:
+        while not self._closing.is_set():
+            rung = pubsub.get_message(timeout=RECONNECT_S)
+            if rung is None:
+                continue
+            name = rung["data"].decode() if isinstance(rung["data"], bytes) else str(rung["data"])
+            bell = self._bells.get(name)
+            if bell is not None:
+                bell.set()
+
+
+class DoorbellConsumer(Consumer):
+    """The Redis consumer, waiting on its queue's bell when the queue is empty (or its prefetch is
+    full: a finished message rings too, so a freed slot is filled at once)."""
+
+    def __init__(self, inner: Consumer, bell: threading.Event, *, idle_s: float, stopping: threading.Event) -> None:
+        self.inner = inner
+        self.bell = bell
+        self.idle_s = idle_s
+        self.stopping = stopping
+
+    def __next__(self) -> MessageProxy | None:
+        self.bell.clear()  # before looking: a ring while the fetch runs is kept for the wait
+        message = next(self.inner)
+        if message is None:
+            # The worker's consumer thread sees that it should stop only between two calls.
+            self.bell.wait(STOPPING_POLL_S if self.stopping.is_set() else self.idle_s)
+        return message
+
+    def ack(self, message: MessageProxy) -> None:
+        self.inner.ack(message)
+        self.bell.set()
+
+    def nack(self, message: MessageProxy) -> None:
+        self.inner.nack(message)
+        self.bell.set()
+
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
+        self.inner.requeue(messages)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _WakeOnShutdown(Middleware):
+    """A stopping worker must not wait out its consumers' idle waits."""
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        if isinstance(broker, DoorbellRedisBroker):
+            broker.stopping.clear()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        if isinstance(broker, DoorbellRedisBroker):
+            broker.stopping.set()
+            broker.wake_all()

@@ -1,0 +1,73 @@
+"""Idle workers are woken by new messages (the doorbell), not found by their next poll."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+from dramatiq import Worker
+
+from pipeline.cli.local_redis import LocalRedis
+from pipeline.doorbell import DoorbellRedisBroker
+
+pytestmark = pytest.mark.integration
+
+#: dramatiq's idle poll, made so long that only the doorbell can explain a quick hand-over.
+IDLE_POLL_MS = 120_000
+
+
+@pytest.fixture
+def broker(redis_server: LocalRedis) -> Iterator[DoorbellRedisBroker]:
+    broker = DoorbellRedisBroker(url=redis_server.url, namespace="doorbell-test", doorbell_channel="doorbell-test:bell")
+    broker.flush_all()
+    yield broker
+    broker.close()
+
+
+def test_a_chain_of_messages_crosses_idle_queues_without_waiting_for_a_poll(broker: DoorbellRedisBroker) -> None:
+    finished = threading.Event()
+
+    @dramatiq.actor(broker=broker, queue_name="first", max_retries=0)
+    def first() -> None:
+        second.send()
+
+    @dramatiq.actor(broker=broker, queue_name="second", max_retries=0)
+    def second() -> None:
+        third.send()
+
+    @dramatiq.actor(broker=broker, queue_name="third", max_retries=0)
+    def third() -> None:
+        finished.set()
+
+    worker = Worker(broker, worker_timeout=IDLE_POLL_MS, worker_threads=2)
+    worker.start()
+    try:
+        # Every consumer finds its queue empty and settles into its wait.
+        time.sleep(1.0)
+        first.send()
+        assert finished.wait(20), "three idle queues handed the work on within seconds, not polls of 120 s"
+    finally:
+        # Its idle worker threads wait on dramatiq's in-process queue for the whole poll period; the
+        # consumers, woken by the shutdown, stop at once.
+        worker.stop(timeout=2000)
+        assert not any(consumer.is_alive() for consumer in worker.consumers.values())
+
+
+def test_a_message_queued_while_nobody_listens_is_found_by_the_poll(broker: DoorbellRedisBroker) -> None:
+    done = threading.Event()
+
+    @dramatiq.actor(broker=broker, queue_name="quiet", max_retries=0)
+    def quiet() -> None:
+        done.set()
+
+    # Queued with no worker and so no listener: the ring is lost, the message is not.
+    quiet.send()
+    worker = Worker(broker, worker_timeout=200, worker_threads=1)
+    worker.start()
+    try:
+        assert done.wait(20)
+    finally:
+        worker.stop()
