@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from pipeline.context import Context
 from pipeline.models import Document, Status
 from pipeline.models.types import utcnow
-from pipeline.queues import queue_depths
+from pipeline.queues import live_workers, queue_depths
 
 
 def documents_by_status(ctx: Context) -> dict[str, int]:
@@ -44,5 +44,6 @@ def service_stats(ctx: Context) -> dict[str, Any]:
         "documents": documents_by_status(ctx),
         "queues": {q.queue: {k: v for k, v in asdict(q).items() if k != "queue"} for q in queues},
         "dead_letters": sum(q.dead for q in queues),
+        "workers": live_workers(ctx.broker, ctx.settings.worker_heartbeat_timeout_s),
         "last_hour": last_hour(ctx),
     }

@@ -16,6 +16,6 @@ router = APIRouter(tags=["stats"], dependencies=[Depends(require_api_key)])
 
 @router.get("/stats")
 async def stats(ctx: ContextDep) -> dict[str, Any]:
-    """Documents by status, each queue's ready, delayed and dead messages, and the last hour's
-    completed and failed documents with their pages and chunks."""
+    """Documents by status, each queue's ready, delayed and dead messages, the worker processes
+    present, and the last hour's completed and failed documents with their pages and chunks."""
     return await run_in_threadpool(service_stats, ctx)

@@ -45,6 +45,7 @@ def test_readiness_stats_and_metrics_follow_a_document_and_the_worker(
 
     stats = stack.client.get("/stats").json()
     assert stats["documents"]["completed"] == 1
+    assert stats["workers"] == 1
     assert stats["queues"]["pdfline"] == {"ready": 0, "delayed": 0, "dead": 0}
     assert set(stats["queues"]) == {
         *("pdfline.high", "pdfline", "pdfline.low"),
