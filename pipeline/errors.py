@@ -6,7 +6,7 @@ import sqlite3
 
 import redis.exceptions
 from dramatiq import Retry
-from dramatiq.middleware import TimeLimitExceeded
+from dramatiq.middleware import MiddlewareError, TimeLimitExceeded
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 
@@ -78,7 +78,15 @@ class StopProcessing(Exception):
     """The document was deleted or moved on while a stage ran: stop quietly, fail nothing."""
 
 
+class StageNotStarted(MiddlewareError):
+    """The document could not be marked running (its ``__cause__`` says why). A ``MiddlewareError``,
+    because dramatiq logs and swallows any other error of a middleware's before-hook and runs the
+    actor anyway: the stage would find its document not running, stop, and leave it queued."""
+
+
 def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, StageNotStarted) and exc.__cause__ is not None:
+        return is_transient(exc.__cause__)
     if isinstance(exc, TransientError | Retry):
         return True
     if isinstance(exc, PipelineError | TimeLimitExceeded):
@@ -92,7 +100,7 @@ def is_transient(exc: BaseException) -> bool:
 
 def describe(exc: BaseException, stage: str, time_limit_s: float) -> tuple[str, str]:
     """The ``(type, message)`` a document records when ``exc`` ends it."""
-    if isinstance(exc, Retry) and exc.__cause__ is not None:
+    if isinstance(exc, Retry | StageNotStarted) and exc.__cause__ is not None:
         return describe(exc.__cause__, stage, time_limit_s)
     if isinstance(exc, TimeLimitExceeded):
         return "time_limit", f"the {stage} stage ran longer than its limit of {time_limit_s:g}s"

@@ -28,13 +28,14 @@ def wire_form(event: Event) -> dict[str, Any]:
 
 
 class EventPublisher(Protocol):
-    def publish(self, events: list[Event]) -> None: ...
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        """``events`` in their wire form, committed."""
 
 
 class NullPublisher:
     """For contexts without Redis (unit tests on the StubBroker)."""
 
-    def publish(self, events: list[Event]) -> None:
+    def publish(self, events: list[dict[str, Any]]) -> None:
         return None
 
 
@@ -43,11 +44,11 @@ class RedisEventPublisher:
         self.client = client
         self.channel = channel
 
-    def publish(self, events: list[Event]) -> None:
+    def publish(self, events: list[dict[str, Any]]) -> None:
         try:
             pipe = self.client.pipeline(transaction=False)
             for event in events:
-                pipe.publish(self.channel, json.dumps(wire_form(event), separators=(",", ":")))
+                pipe.publish(self.channel, json.dumps(event, separators=(",", ":")))
             pipe.execute()
         except redis.RedisError as exc:
             # The events are committed; watchers resynchronise from the database when Redis returns.

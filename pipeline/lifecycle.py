@@ -4,14 +4,18 @@ Each transition is one guarded ``UPDATE ... RETURNING``: it takes the row's writ
 read-then-write race between a worker and the API), bumps the document's event counter, and the
 event row is inserted in the same transaction. A guard that matches nothing means the document was
 deleted, canceled or finished meanwhile, and the caller stops.
+
+Transitions run several times per document per stage, so they are Core statements built once per
+shape and reused: building and compiling a fresh ORM statement cost more than the database's work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import ColumnElement, Insert, Update, bindparam, delete, func, insert, or_, update
 from sqlmodel import Session
 
 from pipeline.errors import StopProcessing
@@ -30,6 +34,27 @@ COUNTERS = (
     "chunks_stored",
 )
 
+DOCUMENTS = Document.__table__  # type: ignore[attr-defined]
+_EVENTS = Event.__table__  # type: ignore[attr-defined]
+#: SQL values that may go into a reusable statement: fixed expressions whose only inputs are
+#: ``DOCUMENT_ID`` and ``NOW``. Any other SQL value builds a one-off statement.
+_REUSABLE: dict[int, ColumnElement[Any]] = {}
+
+
+def reusable(expression: Any) -> Any:
+    """Mark a module-level SQL value (built on ``DOCUMENT_ID`` or ``NOW``) as safe to keep in a
+    cached statement; kept alive here, so its identity stays its key."""
+    _REUSABLE[id(expression)] = expression
+    return expression
+
+
+#: The bound parameters every transition statement has: the document's id and the time.
+DOCUMENT_ID = reusable(bindparam("_document_id"))
+NOW = reusable(bindparam("_now"))
+FIRST_START = reusable(func.coalesce(DOCUMENTS.c.started_at, NOW))
+ONE_MORE_ATTEMPT = reusable(DOCUMENTS.c.attempts + 1)
+ONE_MORE_RECOVERY = reusable(DOCUMENTS.c.recoveries + 1)
+
 
 def transition(
     session: Session,
@@ -42,25 +67,47 @@ def transition(
 ) -> Document | None:
     """Apply ``values`` if the document's status is in ``allowed_from``; log ``event`` with the new state."""
     now = utcnow()
-    statement = (
-        update(Document)
-        .where(Document.id == document_id, Document.status.in_([s.value for s in allowed_from]))  # type: ignore[attr-defined]
-        .values(updated_at=now, last_event_id=Document.last_event_id + (1 if event else 0), **values)
-        .returning(Document)
-        .execution_options(populate_existing=True, synchronize_session=False)
-    )
-    document = session.scalars(statement).one_or_none()
-    if document is not None and event is not None:
-        row = Event(
-            document_id=document.id,
-            seq=document.last_event_id,
-            name=event,
-            data=event_data(document, now, extra),
-            at=now,
-        )
-        session.add(row)
-        session.info.setdefault(PENDING_EVENTS, []).append(row)
+    allowed = tuple(Status(s).value for s in allowed_from)
+    params: dict[str, Any] = {"_document_id": document_id, "_now": now}
+    if all(not isinstance(v, ColumnElement) or id(v) in _REUSABLE for v in values.values()):
+        shape = tuple((name, id(v) if isinstance(v, ColumnElement) else None) for name, v in sorted(values.items()))
+        statement = _reusable_update(allowed, shape, event is not None)
+        params.update({f"v_{name}": v for name, v in values.items() if not isinstance(v, ColumnElement)})
+    else:
+        statement = _update(allowed, values, event is not None)
+    connection = session.connection()
+    row = connection.execute(statement, params).one_or_none()
+    if row is None:
+        return None
+    document = Document.model_construct(**row._mapping)
+    if event is not None:
+        data = event_data(document, now, extra)
+        pk = connection.execute(_insert_event(), {
+            "document_id": document_id, "seq": document.last_event_id, "name": event, "data": data, "at": now,
+        }).scalar_one()  # fmt: skip
+        wire = {"pk": pk, "document_id": document_id, "seq": document.last_event_id, "name": event, "data": data}
+        session.info.setdefault(PENDING_EVENTS, []).append(wire)
     return document
+
+
+@cache
+def _reusable_update(allowed: tuple[str, ...], shape: tuple[tuple[str, int | None], ...], bump: bool) -> Update:
+    values = {name: _REUSABLE[key] if key is not None else bindparam(f"v_{name}") for name, key in shape}
+    return _update(allowed, values, bump)
+
+
+def _update(allowed: tuple[str, ...], values: dict[str, Any], bump: bool) -> Update:
+    return (
+        update(DOCUMENTS)
+        .where(DOCUMENTS.c.id == DOCUMENT_ID, or_(*(DOCUMENTS.c.status == status for status in allowed)))
+        .values(updated_at=NOW, last_event_id=DOCUMENTS.c.last_event_id + (1 if bump else 0), **values)
+        .returning(*DOCUMENTS.c)
+    )
+
+
+@cache
+def _insert_event() -> Insert:
+    return insert(_EVENTS).returning(_EVENTS.c.id)
 
 
 def event_data(document: Document, at: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -88,8 +135,8 @@ def begin_stage(session: Session, document_id: str, stage: Stage) -> Document | 
         allowed_from=ACTIVE,
         status=Status.RUNNING,
         stage=stage,
-        started_at=func.coalesce(Document.started_at, utcnow()),
-        heartbeat_at=utcnow(),
+        started_at=FIRST_START,
+        heartbeat_at=NOW,
         error_type=None,
         error_message=None,
     )
@@ -97,7 +144,7 @@ def begin_stage(session: Session, document_id: str, stage: Stage) -> Document | 
 
 def continue_stage(session: Session, document_id: str) -> Document | None:
     """Another message of a running stage (a range of a big parse) starts: no new ``stage`` event."""
-    return transition(session, document_id, event=None, allowed_from=(Status.RUNNING,), heartbeat_at=utcnow())
+    return transition(session, document_id, event=None, allowed_from=(Status.RUNNING,), heartbeat_at=NOW)
 
 
 def report_progress(session: Session, document_id: str, **counters: Any) -> Document | None:
@@ -117,6 +164,14 @@ def advance(session: Session, document_id: str, **counters: Any) -> Document:
     """Progress for a running stage (counters are values or SQL expressions); raises
     ``StopProcessing`` when the document is no longer running."""
     document = report_progress(session, document_id, **counters)
+    if document is None:
+        raise StopProcessing(document_id)
+    return document
+
+
+def record(session: Session, document_id: str, **counters: Any) -> Document:
+    """Like ``advance``, with no event: for counters the stage's next event announces anyway."""
+    document = transition(session, document_id, event=None, allowed_from=(Status.RUNNING,), **counters)
     if document is None:
         raise StopProcessing(document_id)
     return document
@@ -142,7 +197,7 @@ def _announce_retry(
 
 
 def record_retry(session: Session, document_id: str, *, error_type: str, message: str) -> Document | None:
-    return _announce_retry(session, document_id, (error_type, message), attempts=Document.attempts + 1)
+    return _announce_retry(session, document_id, (error_type, message), attempts=ONE_MORE_ATTEMPT)
 
 
 def wait_for_provider(session: Session, document_id: str, *, message: str, resume_in_s: float) -> Document | None:
@@ -158,9 +213,9 @@ def recover(session: Session, document: Document) -> Document | None:
         session,
         document.id,
         ("stalled", "its worker stopped responding; running it again"),
-        attempts=Document.attempts + 1,
-        recoveries=Document.recoveries + 1,
-        heartbeat_at=utcnow(),
+        attempts=ONE_MORE_ATTEMPT,
+        recoveries=ONE_MORE_RECOVERY,
+        heartbeat_at=NOW,
     )
 
 
@@ -173,7 +228,7 @@ def fail(session: Session, document_id: str, *, error_type: str, message: str) -
         status=Status.FAILED,
         error_type=error_type,
         error_message=message,
-        finished_at=utcnow(),
+        finished_at=NOW,
     )
 
 
@@ -185,7 +240,7 @@ def complete(session: Session, document_id: str, **counters: Any) -> Document | 
         allowed_from=(Status.RUNNING,),
         status=Status.COMPLETED,
         stage=None,
-        finished_at=utcnow(),
+        finished_at=NOW,
         **counters,
     )
 
@@ -224,7 +279,7 @@ def cancel(session: Session, document_id: str) -> Document | None:
         event="canceled",
         allowed_from=ACTIVE,
         status=Status.CANCELED,
-        finished_at=utcnow(),
+        finished_at=NOW,
     )
     if document is not None:
         session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]

@@ -4,11 +4,16 @@ pypdf's known hangs are Python loops over malformed content, so the limit is an 
 exception raised in the reading thread, as dramatiq's ``TimeLimit`` does for whole messages. It is a
 ``BaseException`` so pypdf's many ``except Exception`` blocks cannot swallow it, and it is armed only
 while the page is read: a page that finishes in time can never be hit by it afterwards.
+
+One watchdog thread per process keeps every armed limit: arming and disarming are a dict write
+under a lock, where a timer thread per page cost more than reading a short page.
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,29 +36,61 @@ class PageTimeLimit(Exception):
 
 
 class _Alarm:
-    def __init__(self, thread_id: int, limit_s: float) -> None:
-        self._thread_id = thread_id
-        self._lock = threading.Lock()
-        self._armed = True
-        self._fired = False
-        self._timer = threading.Timer(limit_s, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
+    __slots__ = ("deadline", "fired", "thread_id")
 
-    def _fire(self) -> None:
-        with self._lock:
-            if self._armed:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(self._thread_id), ctypes.py_object(PageTimeout)
-                )
-                self._fired = True
+    def __init__(self, thread_id: int, deadline: float) -> None:
+        self.thread_id = thread_id
+        self.deadline = deadline
+        self.fired = False
 
-    def disarm(self) -> bool:
-        """Stop the alarm; ``True`` if it already went off."""
-        with self._lock:
-            self._armed = False
-        self._timer.cancel()
-        return self._fired
+
+class _Watchdog:
+    """Fires each armed alarm whose deadline has passed, unless it was disarmed first."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._armed: dict[int, _Alarm] = {}
+        self._keys = itertools.count()
+        self._started = False
+        #: When the watchdog wakes next on its own (``None``: not until notified).
+        self._wakes_at: float | None = None
+
+    def arm(self, limit_s: float) -> tuple[int, _Alarm]:
+        alarm = _Alarm(threading.get_ident(), time.monotonic() + limit_s)
+        with self._condition:
+            if not self._started:
+                self._started = True
+                threading.Thread(target=self._run, name="pdfline-page-watchdog", daemon=True).start()
+            key = next(self._keys)
+            self._armed[key] = alarm
+            if self._wakes_at is None or alarm.deadline < self._wakes_at:
+                self._condition.notify()
+        return key, alarm
+
+    def disarm(self, key: int, alarm: _Alarm) -> bool:
+        """``True`` if the alarm already went off."""
+        with self._condition:
+            self._armed.pop(key, None)
+            return alarm.fired
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                now = time.monotonic()
+                for key, alarm in list(self._armed.items()):
+                    if alarm.deadline <= now:
+                        del self._armed[key]
+                        alarm.fired = True
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                            ctypes.c_ulong(alarm.thread_id), ctypes.py_object(PageTimeout)
+                        )
+                self._wakes_at = min((alarm.deadline for alarm in self._armed.values()), default=None)
+                self._condition.wait(None if self._wakes_at is None else self._wakes_at - now)
+
+
+_watchdog = _Watchdog()
+# A forked child has neither the thread nor, safely, its lock: it starts afresh.
+os.register_at_fork(after_in_child=_watchdog.__init__)
 
 
 def _tick() -> None:
@@ -69,12 +106,12 @@ def _let_it_land() -> None:
 
 def call_with_time_limit(fn: Callable[[], T], limit_s: float) -> T:
     """``fn()``, or ``PageTimeLimit`` once it has run ``limit_s`` seconds."""
-    alarm = _Alarm(threading.get_ident(), limit_s)
+    key, alarm = _watchdog.arm(limit_s)
     try:
         try:
             return fn()
         finally:
-            if alarm.disarm():
+            if _watchdog.disarm(key, alarm):
                 _let_it_land()
     except PageTimeout:
         raise PageTimeLimit(limit_s) from None

@@ -75,7 +75,7 @@ def _requeue(ctx: Context, view: BrokerView, document: Document) -> None:
             updated = lifecycle.recover(session, document)
         else:
             updated = lifecycle.transition(
-                session, document.id, event=None, allowed_from=(Status.QUEUED,), recoveries=Document.recoveries + 1
+                session, document.id, event=None, allowed_from=(Status.QUEUED,), recoveries=lifecycle.ONE_MORE_RECOVERY
             )
     if updated is None:
         return  # it moved on meanwhile

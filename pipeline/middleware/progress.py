@@ -11,7 +11,7 @@ from dramatiq.middleware import Middleware, SkipMessage
 
 from pipeline import lifecycle
 from pipeline.context import Context
-from pipeline.errors import describe
+from pipeline.errors import StageNotStarted, describe
 from pipeline.messages import Step, route_of
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,14 @@ class DocumentProgress(Middleware):
         route = route_of(message.actor_name)
         if route is None:
             return
-        with self.ctx.session() as session:
-            if route.step is Step.PARSE_RANGE:  # one slice of a parse that has begun already
-                document = lifecycle.continue_stage(session, message.args[0])
-            else:
-                document = lifecycle.begin_stage(session, message.args[0], route.step.stage)
+        try:
+            with self.ctx.session() as session:
+                if route.step is Step.PARSE_RANGE:  # one slice of a parse that has begun already
+                    document = lifecycle.continue_stage(session, message.args[0])
+                else:
+                    document = lifecycle.begin_stage(session, message.args[0], route.step.stage)
+        except Exception as exc:  # retried like a failure of the stage, or the document fails
+            raise StageNotStarted(f"could not mark document {message.args[0]} running: {exc}") from exc
         if document is None:
             raise SkipMessage(f"document {message.args[0]} is gone or no longer active")
 

@@ -16,9 +16,10 @@ from sqlmodel import Session
 from pipeline import lifecycle
 from pipeline.db import insert_ignoring_duplicates
 from pipeline.embedders import Embedder
+from pipeline.errors import StopProcessing
 from pipeline.messages import Step
 from pipeline.metrics import CHUNKS_EMBEDDED
-from pipeline.models import CachedEmbedding, Chunk
+from pipeline.models import CachedEmbedding, Chunk, Document
 from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.pacing import Pacer
 from pipeline.stages.provider import GuardedProvider
@@ -38,25 +39,34 @@ def run_embed(run: StageRun) -> None:
             select(Chunk.text_sha256, Chunk.text).where(Chunk.document_id == document_id).order_by(Chunk.index)  # type: ignore[arg-type]
         ).all()
         cached = cached_hashes(session, embedder, [row[0] for row in hashes_and_texts])
+        reported = session.scalar(select(Document.chunks_embedded).where(Document.id == document_id))
     chunk_hashes = [row[0] for row in hashes_and_texts]
     missing = {h: t for h, t in hashes_and_texts if h not in cached}
 
     def embedded_count() -> int:
         return sum(1 for h in chunk_hashes if h in cached)
 
-    with ctx.session() as session:
-        lifecycle.advance(session, document_id, chunks_embedded=embedded_count())
+    if embedded_count() != reported:
+        with ctx.session() as session:
+            lifecycle.advance(session, document_id, chunks_embedded=embedded_count())
 
     pacer = Pacer(ctx.settings.progress_interval_s)
     pending: list[dict[str, object]] = []
 
-    def keep_paid_vectors() -> None:
-        # Committed on their own, before anything else can fail or a cancel roll them back.
+    def keep_paid_vectors(*, announce: bool) -> None:
+        """Vectors are committed before anything else can fail, and a cancel cannot roll them back:
+        the progress written beside them does not raise, and a stop is raised after the commit."""
         with ctx.session() as session:
             save_vectors(session, pending)
+            cached.update(str(row["text_sha256"]) for row in pending)
+            still_running = True
+            if announce:
+                counted = lifecycle.report_progress(session, document_id, chunks_embedded=embedded_count())
+                still_running = counted is not None
         CHUNKS_EMBEDDED.inc(len(pending))
-        cached.update(str(row["text_sha256"]) for row in pending)
         pending.clear()
+        if not still_running:
+            raise StopProcessing(document_id)
 
     items = list(missing.items())
     provider = GuardedProvider(ctx)
@@ -74,15 +84,13 @@ def run_embed(run: StageRun) -> None:
         for number, (batch, vectors) in enumerate(calls, start=1):
             take(batch, vectors)
             if number == len(batches) or pacer.due():
-                keep_paid_vectors()
-                with ctx.session() as session:
-                    lifecycle.advance(session, document_id, chunks_embedded=embedded_count())
+                keep_paid_vectors(announce=True)
     finally:
         for batch, vectors in calls.close():  # answered, not yet taken: paid for all the same
             take(batch, vectors)
         if pending:
             try:
-                keep_paid_vectors()
+                keep_paid_vectors(announce=False)
             except Exception as exc:  # the original failure matters more; these texts get embedded again
                 log.warning("could not keep %d embedded vectors: %s", len(pending), exc)
     run.send(Step.STORE)

@@ -13,10 +13,10 @@ attempt stopped.
 from __future__ import annotations
 
 from pypdf import PdfReader
-from sqlalchemy import ScalarSelect, delete, func, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from pipeline import lifecycle
-from pipeline.chunking import chunk_pages
+from pipeline.chunking import ChunkSpec, chunk_pages
 from pipeline.db import insert_ignoring_duplicates
 from pipeline.errors import CorruptPdf, NoText, TooManyPages
 from pipeline.messages import Step
@@ -25,6 +25,18 @@ from pipeline.models import Chunk, Page
 from pipeline.pdf import decompression_limits, open_pdf, page_count, read_page
 from pipeline.stages.pacing import Pacer
 from pipeline.stages.run import StageRun
+
+#: The document's page counters, recounted from the stored pages by the same statement that sets them.
+PAGE_COUNTS = {
+    "pages_parsed": lifecycle.reusable(
+        select(func.count()).where(Page.document_id == lifecycle.DOCUMENT_ID).scalar_subquery()
+    ),
+    "pages_skipped": lifecycle.reusable(
+        select(func.count())
+        .where(Page.document_id == lifecycle.DOCUMENT_ID, Page.skipped_reason.is_not(None))  # type: ignore[union-attr]
+        .scalar_subquery()
+    ),
+}
 
 
 def run_parse(run: StageRun) -> None:
@@ -38,24 +50,25 @@ def run_parse(run: StageRun) -> None:
 
     with ctx.session() as session:
         done = set(session.scalars(select(Page.number).where(Page.document_id == run.document_id)))
-    with ctx.session() as session:
-        # A recount, not len(done): ranges still running from an earlier attempt may commit meanwhile.
-        lifecycle.hold(session, run.document_id)
-        lifecycle.advance(session, run.document_id, pages_total=total, pages_parsed=_stored_pages(run.document_id))
-
     size = settings.parse_range_pages
     ranges = [
         (first, min(first + size - 1, total))
         for first in range(1, total + 1, size)
         if any(n not in done for n in range(first, min(first + size - 1, total) + 1))
     ]
+    if len(ranges) > 1 or not ranges:
+        # Ranges read elsewhere commit in any order: the total goes out before any of them.
+        with ctx.session() as session:
+            lifecycle.hold(session, run.document_id)
+            lifecycle.advance(session, run.document_id, pages_total=total, **PAGE_COUNTS)
     if not ranges:
         _finish(run)
         return
     # The other ranges go out first, to run beside this one; this one uses the file already open.
     for first, last in ranges[1:]:
         run.send(Step.PARSE_RANGE, first, last)
-    if _parse_pages(run, reader, *ranges[0]):
+    first, last = ranges[0]
+    if _parse_pages(run, reader, first, last, done=done, total=total):
         _finish(run)
 
 
@@ -72,15 +85,19 @@ def _open(run: StageRun) -> PdfReader:
         return open_pdf(path)
 
 
-def _parse_pages(run: StageRun, reader: PdfReader, first: int, last: int) -> bool:
-    """Read pages ``first..last`` not yet stored; ``True`` when this call stored the document's last page."""
+def _parse_pages(
+    run: StageRun, reader: PdfReader, first: int, last: int, *, done: set[int] | None = None, total: int | None = None
+) -> bool:
+    """Read pages ``first..last`` not in ``done`` (the stored ones, looked up if not given); ``True``
+    when this call stored the document's last page. ``total`` goes out with the first commit."""
     ctx, settings = run.ctx, run.ctx.settings
-    with ctx.session() as session:
-        done = set(
-            session.scalars(
-                select(Page.number).where(Page.document_id == run.document_id, Page.number.between(first, last))  # type: ignore[attr-defined]
+    if done is None:
+        with ctx.session() as session:
+            done = set(
+                session.scalars(
+                    select(Page.number).where(Page.document_id == run.document_id, Page.number.between(first, last))  # type: ignore[attr-defined]
+                )
             )
-        )
     todo = [number for number in range(first, last + 1) if number not in done]
     pacer = Pacer(settings.progress_interval_s)
     pending: list[dict[str, object]] = []
@@ -93,35 +110,23 @@ def _parse_pages(run: StageRun, reader: PdfReader, first: int, last: int) -> boo
                 {"document_id": run.document_id, "number": number, "text": page.text, "skipped_reason": page.skipped}
             )
             if number == todo[-1] or pacer.due():
-                finished = _commit_pages(run, pending)
-                pending = []
+                finished = _commit_pages(run, pending, total)
+                pending, total = [], None
     return finished
 
 
-def _commit_pages(run: StageRun, rows: list[dict[str, object]]) -> bool:
+def _commit_pages(run: StageRun, rows: list[dict[str, object]], total: int | None) -> bool:
     """Store pages and recount in one transaction that holds the document's row, so exactly one
     commit, whichever range makes it, sees the count reach the total."""
     document_id = run.document_id
     with run.ctx.session() as session:
         before = lifecycle.hold(session, document_id).pages_parsed
         insert_ignoring_duplicates(session, Page, rows)
-        after = lifecycle.advance(
-            session,
-            document_id,
-            pages_parsed=_stored_pages(document_id),
-            pages_skipped=_stored_pages(document_id, skipped=True),
-        )
+        after = lifecycle.advance(session, document_id, **PAGE_COUNTS, **({"pages_total": total} if total else {}))
     skipped = sum(1 for row in rows if row["skipped_reason"])
     PAGES.labels("read").inc(len(rows) - skipped)
     PAGES.labels("skipped").inc(skipped)
     return before < after.pages_total <= after.pages_parsed
-
-
-def _stored_pages(document_id: str, *, skipped: bool = False) -> ScalarSelect[int]:
-    query = select(func.count()).where(Page.document_id == document_id)
-    if skipped:
-        query = query.where(Page.skipped_reason.is_not(None))  # type: ignore[union-attr]
-    return query.scalar_subquery()
 
 
 def _finish(run: StageRun) -> None:
@@ -130,43 +135,44 @@ def _finish(run: StageRun) -> None:
 
 
 def _write_chunks(run: StageRun) -> None:
+    """One transaction: the pages are read under the document's row lock, and the chunks' counters
+    are written without an event of their own (embed's ``stage`` event, next, carries them)."""
     ctx, settings, document_id = run.ctx, run.ctx.settings, run.document_id
     with ctx.session() as session:
+        lifecycle.hold(session, document_id)
         rows = session.execute(
             select(Page.text, Page.skipped_reason).where(Page.document_id == document_id).order_by(Page.number)  # type: ignore[arg-type]
         ).all()
-    texts = [text for text, _ in rows]
-    skipped = [reason for _, reason in rows if reason]
-    if rows and len(skipped) == len(rows):
-        raise CorruptPdf(f"none of the {len(rows)} pages could be read; the first: {skipped[0]}")
-    without_text = sum(1 for text in texts if not text.split())
-    if without_text == len(texts):
-        with ctx.session() as session:  # reported on the failed document too
-            lifecycle.advance(session, document_id, pages_without_text=without_text)
-        raise NoText(f"none of the {len(texts)} pages has extractable text; it is probably a scan")
-    specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
-    with ctx.session() as session:
-        lifecycle.advance(
-            session,
-            document_id,
-            pages_without_text=without_text,
-            chunks_total=len(specs),
-            chunks_embedded=0,
-            chunks_stored=0,
-        )
-        session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
-        session.execute(
-            insert(Chunk),
-            [  # never empty: some page has text
-                {
-                    "document_id": document_id,
-                    "index": spec.index,
-                    "page_start": spec.page_start,
-                    "page_end": spec.page_end,
-                    "text": spec.text,
-                    "token_count": spec.token_count,
-                    "text_sha256": spec.text_sha256,
-                }
-                for spec in specs
-            ],
-        )
+        texts = [text for text, _ in rows]
+        skipped = [reason for _, reason in rows if reason]
+        if rows and len(skipped) == len(rows):
+            raise CorruptPdf(f"none of the {len(rows)} pages could be read; the first: {skipped[0]}")
+        without_text = sum(1 for text in texts if not text.split())
+        if without_text < len(texts):
+            specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
+            lifecycle.record(
+                session,
+                document_id,
+                pages_without_text=without_text,
+                chunks_total=len(specs),
+                chunks_embedded=0,
+                chunks_stored=0,
+            )
+            session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
+            session.execute(insert(Chunk), [_chunk_row(document_id, spec) for spec in specs])  # never empty
+            return
+    with ctx.session() as session:  # reported on the failed document too
+        lifecycle.advance(session, document_id, pages_without_text=without_text)
+    raise NoText(f"none of the {len(texts)} pages has extractable text; it is probably a scan")
+
+
+def _chunk_row(document_id: str, spec: ChunkSpec) -> dict[str, object]:
+    return {
+        "document_id": document_id,
+        "index": spec.index,
+        "page_start": spec.page_start,
+        "page_end": spec.page_end,
+        "text": spec.text,
+        "token_count": spec.token_count,
+        "text_sha256": spec.text_sha256,
+    }

@@ -20,6 +20,10 @@ from pipeline.stages.run import StageRun
 
 #: Chunks updated per transaction (and per progress event).
 STORE_BATCH = 500
+#: ``chunks_stored`` once no chunk is left without the current model's vector.
+ALL_CHUNKS = lifecycle.reusable(
+    select(func.count()).where(Chunk.document_id == lifecycle.DOCUMENT_ID).scalar_subquery()
+)
 
 
 def run_store(run: StageRun) -> None:
@@ -50,13 +54,12 @@ def run_store(run: StageRun) -> None:
             lifecycle.hold(session, document_id)
             if batch:
                 _copy_vectors(session, embedder, document_id, batch[0], batch[-1])
-            stored = _stored_count(document_id, embedder.model)
             if number < len(batches):
-                lifecycle.advance(session, document_id, chunks_stored=stored)
+                lifecycle.advance(session, document_id, chunks_stored=_stored_count(document_id, embedder.model))
                 done = None
             else:
                 left = session.scalar(select(func.count()).where(*unstored))
-                done = lifecycle.complete(session, document_id, chunks_stored=stored) if not left else None
+                done = None if left else lifecycle.complete(session, document_id, chunks_stored=ALL_CHUNKS)
         CHUNKS_STORED.inc(len(batch))
     if done is None:  # vectors pruned from the cache between the check and the copy
         run.send(Step.EMBED)

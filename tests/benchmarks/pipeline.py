@@ -12,7 +12,7 @@
   requests with pdfline's batch size and concurrency limit, bulk inserts into SQLite.
 - Overhead per document: small documents sent one at a time through an idle pipeline, and the same
   work done in this process; the difference of their medians is what the queue adds (the upload,
-  hops between stages, progress and event writes).
+  hops between stages, progress and event writes). The end is seen on ``/events``, as a user would.
 - SSE: ``tests/benchmarks/sse_fanout.py`` for ``--sse-subscribers`` watchers of one document.
 - Big: one PDF of ``--big-pages`` pages through pdfline: peak RSS per worker process, and the
   longest the document's progress stood still.
@@ -27,6 +27,7 @@ import argparse
 import array
 import concurrent.futures
 import contextlib
+import json
 import os
 import platform
 import resource
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from httpx_sse import connect_sse
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -265,6 +267,38 @@ def run_pdfline(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, 
                    [_peak_rss_mb(pid) for pid in up.workers()])  # fmt: skip
     finally:
         up.stop()
+
+
+class Finishes:
+    """Terminal events from ``/events``: a user's way to learn a document is done, and one that adds
+    no load while waiting (polling every few milliseconds would take a core from the pipeline)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.lock = threading.Lock()
+        self.finished: dict[str, threading.Event] = {}
+        self.connected = threading.Event()
+        threading.Thread(target=self._listen, daemon=True).start()
+        if not self.connected.wait(30):
+            raise RuntimeError("could not open /events")
+
+    def _listen(self) -> None:
+        with (
+            httpx.Client(timeout=httpx.Timeout(10, read=None)) as client,
+            connect_sse(client, "GET", f"{self.url}/events") as source,
+        ):
+            self.connected.set()
+            for sse in source.iter_sse():
+                if sse.event in ("completed", "failed", "canceled"):
+                    self._event(json.loads(sse.data)["document_id"]).set()
+
+    def _event(self, document_id: str) -> threading.Event:
+        with self.lock:
+            return self.finished.setdefault(document_id, threading.Event())
+
+    def wait(self, document_id: str, timeout: float = 120) -> None:
+        if not self._event(document_id).wait(timeout):
+            raise RuntimeError(f"document {document_id} did not finish in {timeout:g}s")
 
 
 def overhead(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, workdir: Path, count: int) -> str:

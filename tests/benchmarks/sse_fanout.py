@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -38,7 +39,7 @@ from pipeline import lifecycle  # noqa: E402
 from pipeline.broker import build_context  # noqa: E402
 from pipeline.cli.local_redis import LocalRedis, free_port  # noqa: E402
 from pipeline.events import EventPublisher  # noqa: E402
-from pipeline.models import Document, Event, Stage  # noqa: E402
+from pipeline.models import Document, Stage  # noqa: E402
 from pipeline.schema import upgrade as upgrade_schema  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 
@@ -94,10 +95,10 @@ class _TimedPublisher:
         self.inner = inner
         self.published = published
 
-    def publish(self, events: list[Event]) -> None:
+    def publish(self, events: list[dict[str, Any]]) -> None:
         now = time.time()
         for event in events:
-            self.published[event.seq] = now
+            self.published[event["seq"]] = now
         self.inner.publish(events)
 
 

@@ -3,6 +3,8 @@ fires after the call it guards has returned."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
@@ -39,3 +41,24 @@ def test_the_calls_own_errors_pass_through() -> None:
 
     with pytest.raises(KeyError):
         call_with_time_limit(broken, 1)
+
+
+def test_a_forked_child_gets_a_watchdog_of_its_own() -> None:
+    call_with_time_limit(lambda: None, 5)  # the parent's watchdog thread is running now
+    pid = os.fork()
+    if pid == 0:  # the child: its limit must still fire, with no thread inherited from the parent
+        try:
+            call_with_time_limit(_hang_like_pypdf, 0.2)
+        except PageTimeLimit:
+            os._exit(0)
+        os._exit(1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the child's page limit never fired")

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from dramatiq import Worker
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from pipeline import lifecycle
+from pipeline.broker import build_broker, build_context
 from pipeline.context import Context
-from pipeline.errors import StopProcessing
+from pipeline.errors import StageNotStarted, StopProcessing
 from pipeline.messages import queue_names
 from pipeline.models import CachedEmbedding, Chunk, Document, Event, Page, Stage, Status
+from pipeline.schema import upgrade as upgrade_schema
+from pipeline.settings import Settings
 from tests.conftest import FIXTURES
 
 
@@ -116,3 +122,45 @@ def test_events_number_from_one_and_carry_the_counters(ctx: Context, worker: Wor
     for event in events:
         assert {"document_id", "status", "stage", "progress", "pages_parsed", "chunks_stored", "at"} <= set(event.data)
         assert event.data["at"].endswith("Z")
+
+
+def test_a_document_that_cannot_be_marked_running_fails_instead_of_staying_queued(
+    ctx: Context, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("mapper not ready")
+
+    monkeypatch.setattr(lifecycle, "begin_stage", broken)
+    document_id = add_document(ctx, "plain.pdf")
+    with pytest.raises(StageNotStarted):  # the message fails like a stage's; the actor never ran
+        run(ctx, Stage.PARSE, document_id)
+    document = rows(ctx, document_id)["document"]
+    assert (document.status, document.error_type) == (Status.FAILED, "internal_error")
+    assert "mapper not ready" in document.error_message
+
+
+def test_a_database_error_while_marking_it_running_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(data_dir=tmp_path / "data", progress_interval_s=0, retry_min_backoff_s=0.01)
+    ctx = build_context(settings, broker=build_broker(settings, stub=True))
+    upgrade_schema(ctx.engine)
+    real, calls = lifecycle.begin_stage, []
+
+    def flaky(*args: Any, **kwargs: Any) -> Document | None:
+        calls.append(args[2])
+        if len(calls) == 1:
+            raise OperationalError("UPDATE documents", {}, sqlite3.OperationalError("database is locked"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "begin_stage", flaky)
+    running = Worker(ctx.broker, worker_timeout=50, worker_threads=1)
+    running.start()
+    try:
+        document_id = add_document(ctx, "plain.pdf")
+        run(ctx, Stage.PARSE, document_id)
+        document = rows(ctx, document_id)["document"]
+    finally:
+        running.stop()
+        ctx.broker.close()
+        ctx.engine.dispose()
+    assert document.status == Status.COMPLETED
+    assert calls[:2] == [Stage.PARSE, Stage.PARSE]
