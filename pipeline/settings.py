@@ -65,7 +65,10 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=40, ge=0)
 
     parse_range_pages: int = Field(
-        default=100, ge=1, description="Bigger documents are parsed as ranges of this many pages, one message each."
+        default=500,
+        ge=1,
+        description="The most pages one parse message reads: a big document is split into a range per live "
+        "worker process, of 100 pages at least and of this many at most.",
     )
     page_time_limit_s: float = Field(default=30.0, gt=0, description="A page taking longer is skipped and recorded.")
     max_pages: int = Field(default=5000, ge=1, description="Documents with more pages fail with too_many_pages.")

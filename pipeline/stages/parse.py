@@ -1,8 +1,10 @@
 """parse: pypdf page by page into ``pages``, then chunks with their page ranges into ``chunks``.
 
 ``parse`` opens the file, checks it and counts its pages. A small document is read right there; a
-big one is split into ranges of ``parse_range_pages`` pages, each a ``parse_range`` message of its
-own, so every worker process can take a share and a failing range is retried alone. Each batch of
+big one is split into one range per live worker process (parsing holds the GIL, so only processes
+share it), each a ``parse_range`` message of its own, so every process can take a share and a
+failing range is retried alone. Each range opens the file again, which costs about a tenth of
+reading it: ranges are never under ``FEWEST_PAGES_PER_RANGE`` pages, nor over ``parse_range_pages``. Each batch of
 pages is committed with the document's ``pages_parsed`` counter, so the ranges' progress adds up,
 and the one commit that brings it to ``pages_total`` makes the chunks and hands on to embed.
 
@@ -11,6 +13,9 @@ attempt stopped.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
 
 from pypdf import PdfReader
 from sqlalchemy import delete, func, insert, select
@@ -23,9 +28,12 @@ from pipeline.messages import Step
 from pipeline.metrics import PAGES
 from pipeline.models import Chunk, Page
 from pipeline.pdf import decompression_limits, open_pdf, page_count, read_page
+from pipeline.queues import live_workers
 from pipeline.stages.pacing import Pacer
 from pipeline.stages.run import StageRun
 
+#: Fewer pages than this are not worth a message and a second opening of the file.
+FEWEST_PAGES_PER_RANGE = 100
 #: The document's page counters, recounted from the stored pages by the same statement that sets them.
 PAGE_COUNTS = {
     "pages_parsed": lifecycle.reusable(
@@ -50,7 +58,7 @@ def run_parse(run: StageRun) -> None:
 
     with ctx.session() as session:
         done = set(session.scalars(select(Page.number).where(Page.document_id == run.document_id)))
-    size = settings.parse_range_pages
+    size = range_size(total, settings.parse_range_pages, lambda: _live_workers(run))
     ranges = [
         (first, min(first + size - 1, total))
         for first in range(1, total + 1, size)
@@ -70,6 +78,18 @@ def run_parse(run: StageRun) -> None:
     first, last = ranges[0]
     if _parse_pages(run, reader, first, last, done=done, total=total):
         _finish(run)
+
+
+def range_size(total: int, most: int, workers: Callable[[], int | None]) -> int:
+    """Pages per range of a ``total``-page document: a share per live worker process."""
+    if total <= min(most, FEWEST_PAGES_PER_RANGE):
+        return total
+    share = math.ceil(total / max(workers() or 1, 1))
+    return min(most, max(FEWEST_PAGES_PER_RANGE, share))
+
+
+def _live_workers(run: StageRun) -> int | None:
+    return live_workers(run.ctx.broker, run.ctx.settings.worker_heartbeat_timeout_s)
 
 
 def run_parse_range(run: StageRun, first: int, last: int) -> None:
