@@ -162,14 +162,14 @@ def run_floor(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, wo
     with concurrent.futures.ProcessPoolExecutor(os.cpu_count()) as parsers:
         for path, texts in parsers.map(_parse, [str(p) for p, _ in documents]):
             futures.append(documents_pool.submit(embed_and_store, path, texts))
+        parser_rss = [_peak_rss_mb(pid) for pid in parsers._processes]  # type: ignore[attr-defined]
     for future in futures:
         future.result()
     wall = time.perf_counter() - started
     documents_pool.shutdown()
     floor.close()
     return Run(
-        "floor", len(documents), sum(p for _, p in documents), wall, _own_cpu_s() - cpu_before, latencies,
-        [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024],
+        "floor", len(documents), sum(p for _, p in documents), wall, _own_cpu_s() - cpu_before, latencies, parser_rss,
     )  # fmt: skip
 
 
@@ -245,7 +245,7 @@ class Pdfline:
 
 
 def run_pdfline(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, workdir: Path) -> Run:
-    up = Pdfline(workdir / "pdfline", server)
+    up = Pdfline(Path(tempfile.mkdtemp(prefix="pdfline-", dir=workdir)), server)  # a fresh database each run
     try:
         per_pid_before = {pid: _cpu_s(pid) for pid in up.tree()}
         cpu_before = sum(per_pid_before.values())
