@@ -34,7 +34,7 @@ COUNTERS = (
     "chunks_stored",
 )
 
-DOCUMENTS = Document.__table__  # type: ignore[attr-defined]
+_DOCUMENTS = Document.__table__  # type: ignore[attr-defined]
 _EVENTS = Event.__table__  # type: ignore[attr-defined]
 #: SQL values that may go into a reusable statement: fixed expressions whose only inputs are
 #: ``DOCUMENT_ID`` and ``NOW``. Any other SQL value builds a one-off statement.
@@ -51,9 +51,9 @@ def reusable(expression: Any) -> Any:
 #: The bound parameters every transition statement has: the document's id and the time.
 DOCUMENT_ID = reusable(bindparam("_document_id"))
 NOW = reusable(bindparam("_now"))
-FIRST_START = reusable(func.coalesce(DOCUMENTS.c.started_at, NOW))
-ONE_MORE_ATTEMPT = reusable(DOCUMENTS.c.attempts + 1)
-ONE_MORE_RECOVERY = reusable(DOCUMENTS.c.recoveries + 1)
+FIRST_START = reusable(func.coalesce(_DOCUMENTS.c.started_at, NOW))
+ONE_MORE_ATTEMPT = reusable(_DOCUMENTS.c.attempts + 1)
+ONE_MORE_RECOVERY = reusable(_DOCUMENTS.c.recoveries + 1)
 
 
 def transition(
@@ -98,10 +98,10 @@ def _reusable_update(allowed: tuple[str, ...], shape: tuple[tuple[str, int | Non
 
 def _update(allowed: tuple[str, ...], values: dict[str, Any], bump: bool) -> Update:
     return (
-        update(DOCUMENTS)
-        .where(DOCUMENTS.c.id == DOCUMENT_ID, or_(*(DOCUMENTS.c.status == status for status in allowed)))
-        .values(updated_at=NOW, last_event_id=DOCUMENTS.c.last_event_id + (1 if bump else 0), **values)
-        .returning(*DOCUMENTS.c)
+        update(_DOCUMENTS)
+        .where(_DOCUMENTS.c.id == DOCUMENT_ID, or_(*(_DOCUMENTS.c.status == status for status in allowed)))
+        .values(updated_at=NOW, last_event_id=_DOCUMENTS.c.last_event_id + (1 if bump else 0), **values)
+        .returning(*_DOCUMENTS.c)
     )
 
 
