@@ -4,22 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, SQLModel, create_engine
 
 import pipeline.models  # noqa: F401  (registers the tables)
 from pipeline.metrics import count_queries
 from pipeline.settings import Settings
+from pipeline.sqlite_writer import OrderedWritesConnection
 
 
 def create_db_engine(settings: Settings) -> Engine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30, "factory": OrderedWritesConnection}
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
+        # Many rows in one statement, not one statement per row: sqlite3 hands the GIL back on every
+        # statement, and in a worker whose other threads are parsing, each handback can wait a
+        # whole switch interval while this transaction holds the database's only write lock.
+        engine.dialect.use_insertmanyvalues_wo_returning = True
     else:
         engine = create_engine(url, pool_pre_ping=True)
     count_queries(engine)
@@ -40,5 +46,7 @@ def insert_ignoring_duplicates(session: Session, table: type[SQLModel], rows: li
     """Insert rows, skipping those whose key is already there: redelivered work writes the same rows."""
     if not rows:
         return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(table).on_conflict_do_nothing(), rows)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+    else:  # SQLAlchemy sends an ON CONFLICT clause a row at a time; OR IGNORE goes in batches
+        session.execute(insert(table).prefix_with("OR IGNORE"), rows)

@@ -155,35 +155,36 @@ def _finish(run: StageRun) -> None:
 
 
 def _write_chunks(run: StageRun) -> None:
-    """One transaction: the pages are read under the document's row lock, and the chunks' counters
-    are written without an event of their own (embed's ``stage`` event, next, carries them)."""
+    """Chunk the stored pages, then write the chunks and their counters in one short transaction
+    (without an event: embed's ``stage`` event, next, carries them). Every page is committed before
+    this runs, so the pages are read and chunked before the write lock is taken, not while holding it."""
     ctx, settings, document_id = run.ctx, run.ctx.settings, run.document_id
     with ctx.session() as session:
-        lifecycle.hold(session, document_id)
         rows = session.execute(
             select(Page.text, Page.skipped_reason).where(Page.document_id == document_id).order_by(Page.number)  # type: ignore[arg-type]
         ).all()
-        texts = [text for text, _ in rows]
-        skipped = [reason for _, reason in rows if reason]
-        if rows and len(skipped) == len(rows):
-            raise CorruptPdf(f"none of the {len(rows)} pages could be read; the first: {skipped[0]}")
-        without_text = sum(1 for text in texts if not text.split())
-        if without_text < len(texts):
-            specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
-            lifecycle.record(
-                session,
-                document_id,
-                pages_without_text=without_text,
-                chunks_total=len(specs),
-                chunks_embedded=0,
-                chunks_stored=0,
-            )
-            session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
-            session.execute(insert(Chunk), [_chunk_row(document_id, spec) for spec in specs])  # never empty
-            return
-    with ctx.session() as session:  # reported on the failed document too
-        lifecycle.advance(session, document_id, pages_without_text=without_text)
-    raise NoText(f"none of the {len(texts)} pages has extractable text; it is probably a scan")
+    texts = [text for text, _ in rows]
+    skipped = [reason for _, reason in rows if reason]
+    if rows and len(skipped) == len(rows):
+        raise CorruptPdf(f"none of the {len(rows)} pages could be read; the first: {skipped[0]}")
+    without_text = sum(1 for text in texts if not text.split())
+    if without_text == len(texts):
+        with ctx.session() as session:  # reported on the failed document too
+            lifecycle.advance(session, document_id, pages_without_text=without_text)
+        raise NoText(f"none of the {len(texts)} pages has extractable text; it is probably a scan")
+    specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
+    chunk_rows = [_chunk_row(document_id, spec) for spec in specs]  # never empty
+    with ctx.session() as session:
+        lifecycle.record(
+            session,
+            document_id,
+            pages_without_text=without_text,
+            chunks_total=len(specs),
+            chunks_embedded=0,
+            chunks_stored=0,
+        )
+        session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
+        session.execute(insert(Chunk), chunk_rows)
 
 
 def _chunk_row(document_id: str, spec: ChunkSpec) -> dict[str, object]:
