@@ -13,6 +13,7 @@ from pipeline.db import create_db_engine
 from pipeline.doorbell import DoorbellRedisBroker
 from pipeline.events import NullPublisher, RedisEventPublisher
 from pipeline.jobs import declare_jobs
+from pipeline.messages import parse_queue_names
 from pipeline.middleware import (
     DocumentHeartbeat,
     DocumentProgress,
@@ -50,6 +51,7 @@ def build_broker(settings: Settings, *, stub: bool = False) -> dramatiq.Broker:
         url=settings.redis_url or DEFAULT_REDIS_URL,
         namespace=NAMESPACE,
         doorbell_channel=f"{NAMESPACE}:doorbell",
+        queue_prefetch=dict.fromkeys(parse_queue_names(settings.queue_name), settings.parse_prefetch),
         middleware=middleware,
         heartbeat_timeout=int(settings.worker_heartbeat_timeout_s * 1000),
     )

@@ -34,9 +34,13 @@ STOPPING_POLL_S = 0.1
 
 
 class DoorbellRedisBroker(RedisBroker):
-    def __init__(self, *, doorbell_channel: str, **options: Any) -> None:
+    """``queue_prefetch`` caps, for the queues it names, how many messages a worker process takes
+    at once, in place of dramatiq's one figure for every queue (twice the threads)."""
+
+    def __init__(self, *, doorbell_channel: str, queue_prefetch: dict[str, int] | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.doorbell_channel = doorbell_channel
+        self.queue_prefetch = queue_prefetch or {}
         self._bells: dict[str, threading.Event] = {}
         self._listener: threading.Thread | None = None
         self._closing = threading.Event()
@@ -59,6 +63,7 @@ class DoorbellRedisBroker(RedisBroker):
             if self._listener is None:
                 self._listener = threading.Thread(target=self._listen, name="pdfline-doorbell", daemon=True)
                 self._listener.start()
+        prefetch = self.queue_prefetch.get(queue_name, prefetch)
         inner = super().consume(queue_name, prefetch, timeout=INNER_POLL_MS)
         return DoorbellConsumer(inner, bell, idle_s=timeout / 1000, stopping=self.stopping)
 

@@ -66,6 +66,11 @@ def queue_name(base: str, priority: Priority) -> str:
     return base if priority is Priority.NORMAL else f"{base}.{priority.value}"
 
 
+def parse_queue_names(base: str) -> list[str]:
+    """The queues of parse and parse_range messages, one per priority."""
+    return [queue_name(base, priority) for priority in Priority]
+
+
 def queue_names(base: str) -> list[str]:
     """Every queue a stage message can be on."""
     return [

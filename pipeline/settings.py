@@ -70,6 +70,13 @@ class Settings(BaseSettings):
         description="The most pages one parse message reads: a big document is split into a range per live "
         "worker process, of 100 pages at least and of this many at most.",
     )
+    parse_prefetch: int = Field(
+        default=2,
+        ge=1,
+        description="Parse messages a worker process takes from each parse queue at once. Parsing holds the GIL, so "
+        "more in one process share its core while another process may have none; 1 is faster still, but then one "
+        "PDF with slow pages holds up every other parse of its process.",
+    )
     page_time_limit_s: float = Field(default=30.0, gt=0, description="A page taking longer is skipped and recorded.")
     max_pages: int = Field(default=5000, ge=1, description="Documents with more pages fail with too_many_pages.")
     max_stream_mb: float = Field(

@@ -71,3 +71,45 @@ def test_a_message_queued_while_nobody_listens_is_found_by_the_poll(broker: Door
         assert done.wait(20)
     finally:
         worker.stop()
+
+
+def test_a_queue_given_a_prefetch_of_one_runs_one_message_at_a_time(redis_server: LocalRedis) -> None:
+    """The parse queues' cap: free threads do not take a second message from a capped queue."""
+    broker = DoorbellRedisBroker(
+        url=redis_server.url,
+        namespace="prefetch-test",
+        doorbell_channel="prefetch-test:bell",
+        queue_prefetch={"capped": 1},
+    )
+    broker.flush_all()
+    release = threading.Event()
+    started: dict[str, list[int]] = {"capped": [], "open": []}
+    finished = threading.Semaphore(0)
+
+    def work(queue: str, number: int) -> None:
+        started[queue].append(number)
+        release.wait(20)
+        finished.release()
+
+    capped = dramatiq.actor(lambda n: work("capped", n), actor_name="capped", queue_name="capped", broker=broker)
+    uncapped = dramatiq.actor(lambda n: work("open", n), actor_name="open", queue_name="open", broker=broker)
+    for number in range(3):
+        capped.send(number)
+        uncapped.send(number)
+    worker = Worker(broker, worker_timeout=200, worker_threads=6)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(started["open"]) < 3 or not started["capped"]:
+            assert time.monotonic() < deadline, f"never all under way: {started}"
+            time.sleep(0.01)
+        assert not release.wait(0.5)  # threads are free, yet the capped queue's second message waits
+        assert len(started["capped"]) == 1
+        release.set()
+        for _ in range(6):
+            assert finished.acquire(timeout=20)
+        assert sorted(started["capped"]) == [0, 1, 2]
+    finally:
+        release.set()
+        worker.stop()
+        broker.close()

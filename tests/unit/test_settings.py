@@ -46,3 +46,12 @@ def test_embed_time_limit_must_outlast_the_clients_own_retries(monkeypatch: pyte
     settings = Settings()
     assert settings.stage_time_limit_s("embed") == 120
     assert settings.stage_hard_time_limit_ms("embed") == 132_000, "dramatiq's interrupt is only a backstop"
+
+
+def test_the_parse_queues_of_every_priority_get_the_parse_prefetch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.broker import build_broker
+
+    monkeypatch.setenv("PDFLINE_PARSE_PREFETCH", "3")
+    broker = build_broker(Settings(queue_name="docs"))  # no connection until first use
+    assert broker.queue_prefetch == {"docs.high": 3, "docs": 3, "docs.low": 3}  # type: ignore[attr-defined]
+    assert Settings().parse_prefetch == 3
