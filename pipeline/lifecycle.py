@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Update, bindparam, delete, func, insert, or_, update
+from sqlalchemy import ColumnElement, Insert, Update, bindparam, delete, func, insert, or_, select, update
 from sqlmodel import Session
 
 from pipeline.errors import StopProcessing
@@ -142,6 +142,26 @@ def begin_stage(session: Session, document_id: str, stage: Stage) -> Document | 
     )
 
 
+def hand_over(session: Session, document_id: str, stage: Stage, **counters: Any) -> Document | None:
+    """A stage's last commit moves the running document on to ``stage`` (its ``stage`` event), so the
+    next stage's message starts without a write of its own (see ``handed_over``)."""
+    return transition(
+        session, document_id, event="stage", allowed_from=(Status.RUNNING,), stage=stage, heartbeat_at=NOW, **counters
+    )
+
+
+def handed_over(session: Session, document_id: str, stage: Stage) -> bool:
+    """Whether the previous stage already moved the running document to ``stage``: a read, where
+    ``begin_stage`` would wait for the database's write lock to change nothing."""
+    row = session.execute(
+        select(_DOCUMENTS.c.status, _DOCUMENTS.c.stage).where(_DOCUMENTS.c.id == bindparam("_document_id")),
+        {"_document_id": document_id},
+    ).first()
+    return (
+        row is not None and Status(row.status) is Status.RUNNING and row.stage is not None and Stage(row.stage) is stage
+    )
+
+
 def continue_stage(session: Session, document_id: str) -> Document | None:
     """Another message of a running stage (a range of a big parse) starts: no new ``stage`` event."""
     return transition(session, document_id, event=None, allowed_from=(Status.RUNNING,), heartbeat_at=NOW)
@@ -164,14 +184,6 @@ def advance(session: Session, document_id: str, **counters: Any) -> Document:
     """Progress for a running stage (counters are values or SQL expressions); raises
     ``StopProcessing`` when the document is no longer running."""
     document = report_progress(session, document_id, **counters)
-    if document is None:
-        raise StopProcessing(document_id)
-    return document
-
-
-def record(session: Session, document_id: str, **counters: Any) -> Document:
-    """Like ``advance``, with no event: for counters the stage's next event announces anyway."""
-    document = transition(session, document_id, event=None, allowed_from=(Status.RUNNING,), **counters)
     if document is None:
         raise StopProcessing(document_id)
     return document

@@ -32,6 +32,8 @@ class DocumentProgress(Middleware):
             with self.ctx.session() as session:
                 if route.step is Step.PARSE_RANGE:  # one slice of a parse that has begun already
                     document = lifecycle.continue_stage(session, message.args[0])
+                elif route.step.finishes and lifecycle.handed_over(session, message.args[0], route.step.stage):
+                    return
                 else:
                     document = lifecycle.begin_stage(session, message.args[0], route.step.stage)
         except Exception as exc:  # retried like a failure of the stage, or the document fails

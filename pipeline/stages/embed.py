@@ -19,7 +19,7 @@ from pipeline.embedders import Embedder
 from pipeline.errors import StopProcessing
 from pipeline.messages import Step
 from pipeline.metrics import CHUNKS_EMBEDDED
-from pipeline.models import CachedEmbedding, Chunk, Document
+from pipeline.models import CachedEmbedding, Chunk, Document, Stage
 from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.pacing import Pacer
 from pipeline.stages.provider import GuardedProvider
@@ -53,15 +53,20 @@ def run_embed(run: StageRun) -> None:
     pacer = Pacer(ctx.settings.progress_interval_s)
     pending: list[dict[str, object]] = []
 
-    def keep_paid_vectors(*, announce: bool) -> None:
+    def keep_paid_vectors(*, announce: bool, last: bool = False) -> None:
         """Vectors are committed before anything else can fail, and a cancel cannot roll them back:
-        the progress written beside them does not raise, and a stop is raised after the commit."""
+        the progress written beside them does not raise, and a stop is raised after the commit. The
+        last batch's commit hands the document over to store."""
         with ctx.session() as session:
             save_vectors(session, pending)
             cached.update(str(row["text_sha256"]) for row in pending)
             still_running = True
             if announce:
-                counted = lifecycle.report_progress(session, document_id, chunks_embedded=embedded_count())
+                counted = (
+                    lifecycle.hand_over(session, document_id, Stage.STORE, chunks_embedded=embedded_count())
+                    if last
+                    else lifecycle.report_progress(session, document_id, chunks_embedded=embedded_count())
+                )
                 still_running = counted is not None
         CHUNKS_EMBEDDED.inc(len(pending))
         pending.clear()
@@ -84,7 +89,7 @@ def run_embed(run: StageRun) -> None:
         for number, (batch, vectors) in enumerate(calls, start=1):
             take(batch, vectors)
             if number == len(batches) or pacer.due():
-                keep_paid_vectors(announce=True)
+                keep_paid_vectors(announce=True, last=number == len(batches))
     finally:
         for batch, vectors in calls.close():  # answered, not yet taken: paid for all the same
             take(batch, vectors)

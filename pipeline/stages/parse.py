@@ -23,10 +23,10 @@ from sqlalchemy import delete, func, insert, select
 from pipeline import lifecycle
 from pipeline.chunking import ChunkSpec, chunk_pages
 from pipeline.db import insert_ignoring_duplicates
-from pipeline.errors import CorruptPdf, NoText, TooManyPages
+from pipeline.errors import CorruptPdf, NoText, StopProcessing, TooManyPages
 from pipeline.messages import Step
 from pipeline.metrics import PAGES
-from pipeline.models import Chunk, Page
+from pipeline.models import Chunk, Page, Stage
 from pipeline.pdf import decompression_limits, open_pdf, page_count, read_page
 from pipeline.queues import live_workers
 from pipeline.stages.pacing import Pacer
@@ -156,8 +156,8 @@ def _finish(run: StageRun) -> None:
 
 def _write_chunks(run: StageRun) -> None:
     """Chunk the stored pages, then write the chunks and their counters in one short transaction
-    (without an event: embed's ``stage`` event, next, carries them). Every page is committed before
-    this runs, so the pages are read and chunked before the write lock is taken, not while holding it."""
+    that also hands the document over to embed. Every page is committed before this runs, so the
+    pages are read and chunked before the write lock is taken, not while holding it."""
     ctx, settings, document_id = run.ctx, run.ctx.settings, run.document_id
     with ctx.session() as session:
         rows = session.execute(
@@ -175,14 +175,17 @@ def _write_chunks(run: StageRun) -> None:
     specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
     chunk_rows = [_chunk_row(document_id, spec) for spec in specs]  # never empty
     with ctx.session() as session:
-        lifecycle.record(
+        handed_over = lifecycle.hand_over(
             session,
             document_id,
+            Stage.EMBED,
             pages_without_text=without_text,
             chunks_total=len(specs),
             chunks_embedded=0,
             chunks_stored=0,
         )
+        if handed_over is None:
+            raise StopProcessing(document_id)
         session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
         session.execute(insert(Chunk), chunk_rows)
 

@@ -125,6 +125,29 @@ def test_events_number_from_one_and_carry_the_counters(ctx: Context, worker: Wor
         assert event.data["at"].endswith("Z")
 
 
+def test_embed_and_store_begin_without_a_write_of_their_own(
+    ctx: Context, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each stage's last commit hands the document over to the next; only a stage that was not
+    handed over (the first, or one being retried) marks the document itself."""
+    real, begun = lifecycle.begin_stage, []
+
+    def spy(session: Session, document_id: str, stage: Stage) -> Document | None:
+        begun.append(stage)
+        return real(session, document_id, stage)
+
+    monkeypatch.setattr(lifecycle, "begin_stage", spy)
+    document_id = add_document(ctx, "multipage.pdf")
+    run(ctx, Stage.PARSE, document_id)
+    assert rows(ctx, document_id)["document"].status == Status.COMPLETED
+    assert begun == [Stage.PARSE]
+    with ctx.session() as session:  # as after a failed attempt: the stage marks the document again
+        session.execute(update(Document).where(Document.id == document_id).values(status=Status.QUEUED))
+    run(ctx, Stage.STORE, document_id)
+    assert begun == [Stage.PARSE, Stage.STORE]
+    assert rows(ctx, document_id)["document"].status == Status.COMPLETED
+
+
 def test_a_document_that_cannot_be_marked_running_fails_instead_of_staying_queued(
     ctx: Context, worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
