@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from pipeline.embedders import Embedder, build_embedder
 from pipeline.events import PENDING_EVENTS, EventPublisher, NullPublisher
-from pipeline.messages import Priority, Route, Step
+from pipeline.messages import HANDED_OVER, Priority, Route, Step
 from pipeline.models import Stage
 from pipeline.settings import Settings
 
@@ -49,7 +49,16 @@ class Context:
     def upload_path(self, document_id: str) -> Path:
         return self.settings.uploads_dir / f"{document_id}.pdf"
 
-    def send(self, step: Step | Stage, document_id: str, *args: int, priority: str = Priority.NORMAL) -> None:
-        """Queue a document's next step on the queues of its priority."""
+    def send(
+        self,
+        step: Step | Stage,
+        document_id: str,
+        *args: int,
+        priority: str = Priority.NORMAL,
+        handed_over: bool = False,
+    ) -> None:
+        """Queue a document's next step on the queues of its priority. ``handed_over``: the sender's
+        last commit already moved the document to this step's stage (see ``lifecycle.hand_over``)."""
         route = Route(Step(step.value), Priority(priority))
-        self.broker.get_actor(route.actor_name).send(document_id, *args)
+        options = {HANDED_OVER: True} if handed_over else {}
+        self.broker.get_actor(route.actor_name).send_with_options(args=(document_id, *args), **options)

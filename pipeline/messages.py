@@ -25,6 +25,8 @@ class Priority(StrEnum):
 ACTOR_PRIORITY = {Priority.HIGH: 0, Priority.NORMAL: 10, Priority.LOW: 20}
 #: The queue of embed and store, beside each priority's parse queue.
 VECTORS_SUFFIX = ".vectors"
+#: A message option: the sender's last commit moved the document to the message's stage already.
+HANDED_OVER = "pdfline_handed_over"
 
 
 class Step(StrEnum):

@@ -12,7 +12,7 @@ from dramatiq.middleware import Middleware, SkipMessage
 from pipeline import lifecycle
 from pipeline.context import Context
 from pipeline.errors import StageNotStarted, describe
-from pipeline.messages import Step, route_of
+from pipeline.messages import HANDED_OVER, Step, route_of
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ class DocumentProgress(Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         route = route_of(message.actor_name)
-        if route is None:
+        if route is None or message.options.get(HANDED_OVER):
+            # Handed over: the stage's own guarded writes stop it if the document moved on since.
             return
         try:
             with self.ctx.session() as session:

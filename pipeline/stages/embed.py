@@ -52,11 +52,13 @@ def run_embed(run: StageRun) -> None:
 
     pacer = Pacer(ctx.settings.progress_interval_s)
     pending: list[dict[str, object]] = []
+    handed_over = False
 
     def keep_paid_vectors(*, announce: bool, last: bool = False) -> None:
         """Vectors are committed before anything else can fail, and a cancel cannot roll them back:
         the progress written beside them does not raise, and a stop is raised after the commit. The
         last batch's commit hands the document over to store."""
+        nonlocal handed_over
         with ctx.session() as session:
             save_vectors(session, pending)
             cached.update(str(row["text_sha256"]) for row in pending)
@@ -68,6 +70,7 @@ def run_embed(run: StageRun) -> None:
                     else lifecycle.report_progress(session, document_id, chunks_embedded=embedded_count())
                 )
                 still_running = counted is not None
+                handed_over = last and still_running
         CHUNKS_EMBEDDED.inc(len(pending))
         pending.clear()
         if not still_running:
@@ -98,7 +101,7 @@ def run_embed(run: StageRun) -> None:
                 keep_paid_vectors(announce=False)
             except Exception as exc:  # the original failure matters more; these texts get embedded again
                 log.warning("could not keep %d embedded vectors: %s", len(pending), exc)
-    run.send(Step.STORE)
+    run.send(Step.STORE, handed_over=handed_over)
 
 
 def cached_hashes(session: Session, embedder: Embedder, hashes: Sequence[str]) -> set[str]:

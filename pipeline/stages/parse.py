@@ -6,7 +6,10 @@ share it), each a ``parse_range`` message of its own, so every process can take 
 failing range is retried alone. Each range opens the file again, which costs about a tenth of
 reading it: ranges are never under ``FEWEST_PAGES_PER_RANGE`` pages, nor over ``parse_range_pages``. Each batch of
 pages is committed with the document's ``pages_parsed`` counter, so the ranges' progress adds up,
-and the one commit that brings it to ``pages_total`` makes the chunks and hands on to embed.
+and the one commit that brings it to ``pages_total`` makes the chunks and hands on to embed. A
+document read whole in one batch (most small ones) has its pages stored in the transaction that
+writes its chunks and hands it over: one commit, where a separate one for the pages would add a
+write transaction and a read of the pages back.
 
 Pages already stored are not read again: a redelivered or retried message resumes where the last
 attempt stopped.
@@ -15,7 +18,7 @@ attempt stopped.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from pypdf import PdfReader
 from sqlalchemy import delete, func, insert, select
@@ -70,14 +73,13 @@ def run_parse(run: StageRun) -> None:
             lifecycle.hold(session, run.document_id)
             lifecycle.advance(session, run.document_id, pages_total=total, **PAGE_COUNTS)
     if not ranges:
-        _finish(run)
+        _hand_over(run, _stored_pages(run))
         return
     # The other ranges go out first, to run beside this one; this one uses the file already open.
     for first, last in ranges[1:]:
         run.send(Step.PARSE_RANGE, first, last)
     first, last = ranges[0]
-    if _parse_pages(run, reader, first, last, done=done, total=total):
-        _finish(run)
+    _parse_pages(run, reader, first, last, done=done, total=total)
 
 
 def range_size(total: int, most: int, workers: Callable[[], int | None]) -> int:
@@ -93,8 +95,7 @@ def _live_workers(run: StageRun) -> int | None:
 
 
 def run_parse_range(run: StageRun, first: int, last: int) -> None:
-    if _parse_pages(run, _open(run), first, last):
-        _finish(run)
+    _parse_pages(run, _open(run), first, last)
 
 
 def _open(run: StageRun) -> PdfReader:
@@ -107,9 +108,9 @@ def _open(run: StageRun) -> PdfReader:
 
 def _parse_pages(
     run: StageRun, reader: PdfReader, first: int, last: int, *, done: set[int] | None = None, total: int | None = None
-) -> bool:
-    """Read pages ``first..last`` not in ``done`` (the stored ones, looked up if not given); ``True``
-    when this call stored the document's last page. ``total`` goes out with the first commit."""
+) -> None:
+    """Read pages ``first..last`` not in ``done`` (the stored ones, looked up if not given); the call
+    that completes the document hands it over to embed. ``total`` goes out with the first commit."""
     ctx, settings = run.ctx, run.ctx.settings
     if done is None:
         with ctx.session() as session:
@@ -121,7 +122,6 @@ def _parse_pages(
     todo = [number for number in range(first, last + 1) if number not in done]
     pacer = Pacer(settings.progress_interval_s)
     pending: list[dict[str, object]] = []
-    finished = False
     with decompression_limits(settings.max_stream_bytes):
         for number in todo:
             run.deadline.check()
@@ -129,10 +129,15 @@ def _parse_pages(
             pending.append(
                 {"document_id": run.document_id, "number": number, "text": page.text, "skipped_reason": page.skipped}
             )
+            if number == todo[-1] and len(pending) == total:  # the whole document in one batch
+                _hand_over(run, pending, store=True)
+                _count_pages(pending)
+                return
             if number == todo[-1] or pacer.due():
-                finished = _commit_pages(run, pending, total)
+                if _commit_pages(run, pending, total):
+                    _hand_over(run, _stored_pages(run))
+                    return
                 pending, total = [], None
-    return finished
 
 
 def _commit_pages(run: StageRun, rows: list[dict[str, object]], total: int | None) -> bool:
@@ -143,34 +148,44 @@ def _commit_pages(run: StageRun, rows: list[dict[str, object]], total: int | Non
         before = lifecycle.hold(session, document_id).pages_parsed
         insert_ignoring_duplicates(session, Page, rows)
         after = lifecycle.advance(session, document_id, **PAGE_COUNTS, **({"pages_total": total} if total else {}))
-    skipped = sum(1 for row in rows if row["skipped_reason"])
-    PAGES.labels("read").inc(len(rows) - skipped)
-    PAGES.labels("skipped").inc(skipped)
+    _count_pages(rows)
     return before < after.pages_total <= after.pages_parsed
 
 
-def _finish(run: StageRun) -> None:
-    _write_chunks(run)
-    run.send(Step.EMBED)
+def _count_pages(rows: list[dict[str, object]]) -> None:
+    skipped = _skipped(rows)
+    PAGES.labels("read").inc(len(rows) - skipped)
+    PAGES.labels("skipped").inc(skipped)
 
 
-def _write_chunks(run: StageRun) -> None:
-    """Chunk the stored pages, then write the chunks and their counters in one short transaction
-    that also hands the document over to embed. Every page is committed before this runs, so the
-    pages are read and chunked before the write lock is taken, not while holding it."""
+def _skipped(rows: Sequence[Mapping[str, object]]) -> int:
+    return sum(1 for row in rows if row["skipped_reason"])
+
+
+def _stored_pages(run: StageRun) -> list[Mapping[str, object]]:
+    with run.ctx.session() as session:
+        query = select(Page.text, Page.skipped_reason).where(Page.document_id == run.document_id).order_by(Page.number)  # type: ignore[arg-type]
+        return [row._mapping for row in session.execute(query)]
+
+
+def _hand_over(run: StageRun, pages: Sequence[Mapping[str, object]], *, store: bool = False) -> None:
+    """Chunk every page of the document, then write the chunks and their counters in one short
+    transaction that also hands the document over to embed (and stores ``pages`` first when
+    ``store``), and send embed its message. The pages are chunked before the write lock is taken,
+    not while holding it."""
     ctx, settings, document_id = run.ctx, run.ctx.settings, run.document_id
-    with ctx.session() as session:
-        rows = session.execute(
-            select(Page.text, Page.skipped_reason).where(Page.document_id == document_id).order_by(Page.number)  # type: ignore[arg-type]
-        ).all()
-    texts = [text for text, _ in rows]
-    skipped = [reason for _, reason in rows if reason]
-    if rows and len(skipped) == len(rows):
-        raise CorruptPdf(f"none of the {len(rows)} pages could be read; the first: {skipped[0]}")
+    unstored = pages if store else []
+    page_counters = (
+        {"pages_total": len(pages), "pages_parsed": len(pages), "pages_skipped": _skipped(pages)} if store else {}
+    )
+    texts = [str(page["text"]) for page in pages]
+    skipped = [str(page["skipped_reason"]) for page in pages if page["skipped_reason"]]
+    if pages and len(skipped) == len(pages):
+        _record(run, unstored, page_counters)
+        raise CorruptPdf(f"none of the {len(pages)} pages could be read; the first: {skipped[0]}")
     without_text = sum(1 for text in texts if not text.split())
     if without_text == len(texts):
-        with ctx.session() as session:  # reported on the failed document too
-            lifecycle.advance(session, document_id, pages_without_text=without_text)
+        _record(run, unstored, {**page_counters, "pages_without_text": without_text})
         raise NoText(f"none of the {len(texts)} pages has extractable text; it is probably a scan")
     specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
     chunk_rows = [_chunk_row(document_id, spec) for spec in specs]  # never empty
@@ -179,6 +194,7 @@ def _write_chunks(run: StageRun) -> None:
             session,
             document_id,
             Stage.EMBED,
+            **page_counters,
             pages_without_text=without_text,
             chunks_total=len(specs),
             chunks_embedded=0,
@@ -186,8 +202,18 @@ def _write_chunks(run: StageRun) -> None:
         )
         if handed_over is None:
             raise StopProcessing(document_id)
+        insert_ignoring_duplicates(session, Page, [dict(page) for page in unstored])
         session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
         session.execute(insert(Chunk), chunk_rows)
+    run.send(Step.EMBED, handed_over=True)
+
+
+def _record(run: StageRun, pages: Sequence[Mapping[str, object]], counters: Mapping[str, int]) -> None:
+    """The pages and counters a failing document is reported with."""
+    if counters:
+        with run.ctx.session() as session:
+            lifecycle.advance(session, run.document_id, **counters)
+            insert_ignoring_duplicates(session, Page, [dict(page) for page in pages])
 
 
 def _chunk_row(document_id: str, spec: ChunkSpec) -> dict[str, object]:

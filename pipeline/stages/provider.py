@@ -9,22 +9,17 @@ from collections.abc import Sequence
 
 import redis
 from dramatiq import Retry
-from dramatiq.rate_limits import ConcurrentRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend
 
 from pipeline.context import Context
 from pipeline.errors import EmbeddingUnavailable, PipelineError
 from pipeline.metrics import EMBEDDING_INPUTS, EMBEDDING_REQUESTS
 from pipeline.stages.circuit import ProviderCircuit
 from pipeline.stages.pacing import Deadline
+from pipeline.stages.shared_slots import SharedSlots
 
 #: The longest Retry-After honoured; beyond it the normal backoff and retry budget decide.
 MAX_RETRY_AFTER_S = 3600.0
 WAIT_FOR_SLOT_S = 0.05
-
-
-class CallAbandoned(Exception):
-    """The stage stopped taking answers before this call got a slot."""
 
 
 class CircuitOpen(Exception):
@@ -43,7 +38,7 @@ class GuardedProvider:
         self.ctx = ctx
         settings = ctx.settings
         client = getattr(ctx.broker, "client", None)
-        self.limiter: ConcurrentRateLimiter | None = None
+        self.slots: SharedSlots | None = None
         self.circuit: ProviderCircuit | None = None
         #: Calls worth making at once from one stage: a remote provider's, not the local embedder's.
         self.concurrency = settings.embedding_concurrency if settings.resolved_embedding_provider == "openai" else 1
@@ -51,11 +46,12 @@ class GuardedProvider:
             return
         # A slot held by a worker that died is freed after the longest a request can take.
         longest_call_s = settings.embedding_timeout_s * (settings.embedding_max_retries + 1) + 60
-        self.limiter = ConcurrentRateLimiter(
-            RedisBackend(client=client),
+        self.slots = SharedSlots(
+            client,
             "pdfline:embedding-requests",
             limit=settings.embedding_concurrency,
-            ttl=int(longest_call_s * 1000),
+            ttl_ms=int(longest_call_s * 1000),
+            poll_s=WAIT_FOR_SLOT_S,
         )
         self.circuit = ProviderCircuit(
             client,
@@ -66,18 +62,12 @@ class GuardedProvider:
         )
 
     def embed(self, texts: Sequence[str], deadline: Deadline, abandoned: threading.Event) -> list[list[float]]:
-        """``abandoned``, once set, stops a call still waiting for a slot (``CallAbandoned``)."""
+        """``abandoned``, once set, stops a call still waiting for a slot (``SlotWaitAbandoned``)."""
         if self.circuit is not None and (wait_s := self.circuit.wait_s()):
             raise CircuitOpen(wait_s)
-        while True:
-            if self.limiter is None:
-                return self._call(texts)
-            with self.limiter.acquire(raise_on_failure=False) as acquired:
-                if acquired:
-                    return self._call(texts)
-            deadline.check()
-            if abandoned.wait(WAIT_FOR_SLOT_S):
-                raise CallAbandoned("the stage stopped taking answers")
+        if self.slots is None:
+            return self._call(texts)
+        return self.slots.call(lambda: self._call(texts), abandoned=abandoned, check=deadline.check)
 
     def _call(self, texts: Sequence[str]) -> list[list[float]]:
         try:

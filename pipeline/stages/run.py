@@ -16,6 +16,6 @@ class StageRun:
     priority: str
     deadline: Deadline
 
-    def send(self, step: Step, *args: int) -> None:
+    def send(self, step: Step, *args: int, handed_over: bool = False) -> None:
         """Queue the document's next step at the document's priority."""
-        self.ctx.send(step, self.document_id, *args, priority=self.priority)
+        self.ctx.send(step, self.document_id, *args, priority=self.priority, handed_over=handed_over)

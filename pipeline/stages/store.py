@@ -2,13 +2,19 @@
 
 The copy is one ``UPDATE`` per batch of chunks, done by the database: vectors never pass through
 Python here. Only chunks not yet carrying the current model's vector are touched, so a redelivered
-message writes the same values again at worst, and the rows end up the same.
+message writes the same values again at worst, and the rows end up the same. Chunks whose vector is
+no longer in the cache (pruned, or another model configured) are left unstored and sent back to
+embed. The statements are built once and take the document, model and batch as parameters, as
+``pipeline.lifecycle`` does: building and compiling them cost more than the database's work.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Exists, ScalarSelect, distinct, func, or_, select, update
-from sqlmodel import Session
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Update, bindparam, distinct, func, or_, select, update
 
 from pipeline import lifecycle
 from pipeline.embedders import Embedder
@@ -24,24 +30,18 @@ STORE_BATCH = 500
 ALL_CHUNKS = lifecycle.reusable(
     select(func.count()).where(Chunk.document_id == lifecycle.DOCUMENT_ID).scalar_subquery()
 )
+_CHUNKS = Chunk.__table__  # type: ignore[attr-defined]
+_CACHE = CachedEmbedding.__table__  # type: ignore[attr-defined]
 
 
 def run_store(run: StageRun) -> None:
     ctx, document_id, deadline = run.ctx, run.document_id, run.deadline
     embedder = ctx.embedder
-    unstored = (Chunk.document_id == document_id, _not_stored(embedder))
+    sql = _statements(fixed_dimensions=embedder.dimensions is not None)
+    params = _params(document_id, embedder)
     with ctx.session() as session:
-        indexes = list(session.scalars(select(Chunk.index).where(*unstored).order_by(Chunk.index)))  # type: ignore[arg-type]
-        uncached = session.scalar(select(func.count()).where(*unstored, ~_has_cached(embedder)))
-        dimensions = {embedder.dimensions} if embedder.dimensions else set(
-            session.scalars(
-                select(distinct(CachedEmbedding.dimensions)).join(Chunk, _cached(embedder)).where(*unstored)
-            )
-        )  # fmt: skip
-    if uncached:
-        # The cache lost vectors (pruned, or another model configured): embed them again.
-        run.send(Step.EMBED)
-        return
+        indexes = list(session.scalars(sql.unstored_indexes, params))
+        dimensions = {embedder.dimensions} if embedder.dimensions else set(session.scalars(sql.dimensions, params))
     for missing_index in dimensions - ctx.indexed_dimensions:
         ensure_vector_index(ctx.engine, missing_index)
         ctx.indexed_dimensions.add(missing_index)
@@ -53,50 +53,63 @@ def run_store(run: StageRun) -> None:
             # The row lock before the write: a canceled document's chunks may already be gone.
             lifecycle.hold(session, document_id)
             if batch:
-                _copy_vectors(session, embedder, document_id, batch[0], batch[-1])
+                session.execute(sql.copy, {**params, "_first": batch[0], "_last": batch[-1]})
             if number < len(batches):
                 lifecycle.advance(session, document_id, chunks_stored=_stored_count(document_id, embedder.model))
                 done = None
             else:
-                left = session.scalar(select(func.count()).where(*unstored))
+                left = session.scalar(sql.unstored_count, params)
                 done = None if left else lifecycle.complete(session, document_id, chunks_stored=ALL_CHUNKS)
         CHUNKS_STORED.inc(len(batch))
-    if done is None:  # vectors pruned from the cache between the check and the copy
+    if done is None:  # vectors missing from the cache: embed them again
         run.send(Step.EMBED)
 
 
-def _copy_vectors(session: Session, embedder: Embedder, document_id: str, first: int, last: int) -> None:
-    vector = select(CachedEmbedding.vector).where(_cached(embedder)).limit(1).scalar_subquery()
-    dimensions = select(CachedEmbedding.dimensions).where(_cached(embedder)).limit(1).scalar_subquery()
-    session.execute(
-        update(Chunk)
+@dataclass(frozen=True)
+class _Statements:
+    unstored_indexes: Select[Any]
+    unstored_count: Select[Any]
+    dimensions: Select[Any]
+    copy: Update
+
+
+@cache
+def _statements(*, fixed_dimensions: bool) -> _Statements:
+    """On ``_document_id``, ``_model`` and (when the embedder fixes them) ``_dimensions``; the copy
+    also on the batch's ``_first`` and ``_last`` chunk index."""
+    document = _CHUNKS.c.document_id == bindparam("_document_id")
+    cached = (_CACHE.c.model == bindparam("_model")) & (_CACHE.c.text_sha256 == _CHUNKS.c.text_sha256)
+    if fixed_dimensions:
+        cached = cached & (_CACHE.c.dimensions == bindparam("_dimensions"))
+    unstored: ColumnElement[bool] = or_(
+        _CHUNKS.c.embedding_model.is_(None), _CHUNKS.c.embedding_model != bindparam("_model")
+    )
+    return _Statements(
+        unstored_indexes=select(_CHUNKS.c.index).where(document, unstored).order_by(_CHUNKS.c.index),
+        unstored_count=select(func.count()).select_from(_CHUNKS).where(document, unstored),
+        dimensions=select(distinct(_CACHE.c.dimensions)).join(_CHUNKS, cached).where(document, unstored),
+        copy=update(_CHUNKS)
         .where(
-            Chunk.document_id == document_id,
-            Chunk.index.between(first, last),  # type: ignore[attr-defined]
-            _not_stored(embedder),
-            _has_cached(embedder),
+            document,
+            _CHUNKS.c.index.between(bindparam("_first"), bindparam("_last")),
+            unstored,
+            select(_CACHE.c.text_sha256).where(cached).exists(),
         )
-        .values(embedding=vector, embedding_model=embedder.model, embedding_dimensions=dimensions)
-        .execution_options(synchronize_session=False)
+        .values(
+            embedding=select(_CACHE.c.vector).where(cached).limit(1).scalar_subquery(),
+            embedding_model=bindparam("_model"),
+            embedding_dimensions=select(_CACHE.c.dimensions).where(cached).limit(1).scalar_subquery(),
+        ),
     )
 
 
-def _cached(embedder: Embedder) -> ColumnElement[bool]:
-    """The cache row for the chunk in the enclosing statement."""
-    condition = (CachedEmbedding.model == embedder.model) & (CachedEmbedding.text_sha256 == Chunk.text_sha256)
+def _params(document_id: str, embedder: Embedder) -> dict[str, Any]:
+    params: dict[str, Any] = {"_document_id": document_id, "_model": embedder.model}
     if embedder.dimensions:
-        condition = condition & (CachedEmbedding.dimensions == embedder.dimensions)
-    return condition
+        params["_dimensions"] = embedder.dimensions
+    return params
 
 
-def _has_cached(embedder: Embedder) -> Exists:
-    return select(CachedEmbedding.text_sha256).where(_cached(embedder)).exists()
-
-
-def _not_stored(embedder: Embedder) -> ColumnElement[bool]:
-    return or_(Chunk.embedding_model.is_(None), Chunk.embedding_model != embedder.model)  # type: ignore[union-attr]
-
-
-def _stored_count(document_id: str, model: str) -> ScalarSelect[int]:
+def _stored_count(document_id: str, model: str) -> Any:
     query = select(func.count()).where(Chunk.document_id == document_id, Chunk.embedding_model == model)
     return query.scalar_subquery()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dramatiq import Worker
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
@@ -128,23 +129,29 @@ def test_events_number_from_one_and_carry_the_counters(ctx: Context, worker: Wor
 def test_embed_and_store_begin_without_a_write_of_their_own(
     ctx: Context, worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each stage's last commit hands the document over to the next; only a stage that was not
-    handed over (the first, or one being retried) marks the document itself."""
-    real, begun = lifecycle.begin_stage, []
+    """Each stage's last commit hands the document over to the next, and its message says so: the
+    next stage neither writes nor reads to begin. A message sent otherwise (the first, a retry, a
+    recovery) checks, and marks the document itself when it was not handed over."""
+    begun: list[Stage] = []
+    checked: list[Stage] = []
 
-    def spy(session: Session, document_id: str, stage: Stage) -> Document | None:
-        begun.append(stage)
-        return real(session, document_id, stage)
+    def spy(calls: list[Stage], real: Any) -> Any:
+        def call(session: Session, document_id: str, stage: Stage) -> Any:
+            calls.append(stage)
+            return real(session, document_id, stage)
 
-    monkeypatch.setattr(lifecycle, "begin_stage", spy)
+        return call
+
+    monkeypatch.setattr(lifecycle, "begin_stage", spy(begun, lifecycle.begin_stage))
+    monkeypatch.setattr(lifecycle, "handed_over", spy(checked, lifecycle.handed_over))
     document_id = add_document(ctx, "multipage.pdf")
     run(ctx, Stage.PARSE, document_id)
     assert rows(ctx, document_id)["document"].status == Status.COMPLETED
-    assert begun == [Stage.PARSE]
+    assert (begun, checked) == ([Stage.PARSE], [])
     with ctx.session() as session:  # as after a failed attempt: the stage marks the document again
         session.execute(update(Document).where(Document.id == document_id).values(status=Status.QUEUED))
     run(ctx, Stage.STORE, document_id)
-    assert begun == [Stage.PARSE, Stage.STORE]
+    assert (begun, checked) == ([Stage.PARSE, Stage.STORE], [Stage.STORE])
     assert rows(ctx, document_id)["document"].status == Status.COMPLETED
 
 
@@ -163,10 +170,23 @@ def test_a_document_that_cannot_be_marked_running_fails_instead_of_staying_queue
     assert "mapper not ready" in document.error_message
 
 
-def test_a_database_error_while_marking_it_running_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = Settings(data_dir=tmp_path / "data", progress_interval_s=0, retry_min_backoff_s=0.01)
-    ctx = build_context(settings, broker=build_broker(settings, stub=True))
+@contextmanager
+def own_context(tmp_path: Path, **settings: Any) -> Iterator[Context]:
+    """A context and a running worker on settings of the test's own."""
+    chosen = Settings(data_dir=tmp_path / "data", **settings)
+    ctx = build_context(chosen, broker=build_broker(chosen, stub=True))
     upgrade_schema(ctx.engine)
+    running = Worker(ctx.broker, worker_timeout=50, worker_threads=1)
+    running.start()
+    try:
+        yield ctx
+    finally:
+        running.stop()
+        ctx.broker.close()
+        ctx.engine.dispose()
+
+
+def test_a_database_error_while_marking_it_running_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real, calls = lifecycle.begin_stage, []
 
     def flaky(*args: Any, **kwargs: Any) -> Document | None:
@@ -176,18 +196,55 @@ def test_a_database_error_while_marking_it_running_is_retried(tmp_path: Path, mo
         return real(*args, **kwargs)
 
     monkeypatch.setattr(lifecycle, "begin_stage", flaky)
-    running = Worker(ctx.broker, worker_timeout=50, worker_threads=1)
-    running.start()
-    try:
+    with own_context(tmp_path, progress_interval_s=0, retry_min_backoff_s=0.01) as ctx:
         document_id = add_document(ctx, "plain.pdf")
         run(ctx, Stage.PARSE, document_id)
         document = rows(ctx, document_id)["document"]
-    finally:
-        running.stop()
-        ctx.broker.close()
-        ctx.engine.dispose()
     assert document.status == Status.COMPLETED
     assert calls[:2] == [Stage.PARSE, Stage.PARSE]
+
+
+@pytest.mark.parametrize(("progress_interval_s", "one_batch"), [(3600.0, True), (0.0, False)])
+def test_a_document_read_in_one_batch_is_handed_over_with_its_pages_in_one_commit(
+    tmp_path: Path, progress_interval_s: float, one_batch: bool
+) -> None:
+    """Read in one batch, the pages go in with the chunks: one event per stage and the completion.
+    Read in several (a progress write after each page here), each batch makes a progress event."""
+    with own_context(tmp_path, progress_interval_s=progress_interval_s) as ctx:
+        document_id = add_document(ctx, "thirty_pages.pdf")
+        run(ctx, Stage.PARSE, document_id)
+        found = rows(ctx, document_id)
+        with Session(ctx.engine) as session:
+            events = list(session.scalars(select(Event).where(Event.document_id == document_id).order_by(Event.seq)))
+    document = found["document"]
+    assert document.status == Status.COMPLETED
+    assert sorted(page["number"] for page in found["pages"]) == list(range(1, 31))
+    assert (document.pages_total, document.pages_parsed, document.pages_skipped) == (30, 30, 0)
+    assert len(found["chunks"]) == document.chunks_total == document.chunks_stored > 0
+    parse_progress = [e for e in events if e.name == "progress" and e.data["stage"] == "parse"]
+    embed = next(e for e in events if e.name == "stage" and e.data["stage"] == "embed")
+    assert embed.data["pages_parsed"] == 30
+    if one_batch:
+        assert [(e.name, e.data["stage"]) for e in events] == [
+            ("stage", "parse"), ("stage", "embed"), ("stage", "store"), ("completed", None),
+        ]  # fmt: skip
+    else:
+        assert [e.data["pages_parsed"] for e in parse_progress] == list(range(1, 31))
+
+
+def test_store_sends_back_to_embed_what_the_cache_no_longer_has(ctx: Context, worker: Worker) -> None:
+    document_id = add_document(ctx, "multipage.pdf")
+    run(ctx, Stage.PARSE, document_id)
+    before = rows(ctx, document_id)
+    with ctx.session() as session:  # the cache pruned, and the chunks back to carrying no vector
+        session.execute(delete(CachedEmbedding))
+        session.execute(update(Chunk).where(Chunk.document_id == document_id).values(embedding_model=None))
+    set_running(ctx, document_id)
+    run(ctx, Stage.STORE, document_id)
+    after = rows(ctx, document_id)
+    assert after["document"].status == Status.COMPLETED
+    assert after["cache"] == before["cache"], "embedded again"
+    assert after["chunks"] == before["chunks"]
 
 
 @pytest.mark.parametrize(

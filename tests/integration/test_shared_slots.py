@@ -1,0 +1,87 @@
+"""The limit on embedding requests in flight across processes: a freed slot goes to a waiter at once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from pipeline.cli.local_redis import LocalRedis
+from pipeline.stages.shared_slots import SharedSlots, SlotWaitAbandoned
+
+pytestmark = pytest.mark.integration
+
+#: So long that only the release's wake-up can explain a waiter getting its slot in time.
+POLL_S = 120.0
+
+
+@pytest.fixture
+def client(redis_server: LocalRedis) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_server.url)
+    connection.delete("slots-test", "slots-test:freed")
+    yield connection
+    connection.close()
+
+
+def slots(client: redis.Redis) -> SharedSlots:
+    return SharedSlots(client, "slots-test", limit=1, ttl_ms=60_000, poll_s=POLL_S)
+
+
+def test_a_released_slot_wakes_a_waiter_instead_of_its_next_poll(client: redis.Redis) -> None:
+    holding, release, done = threading.Event(), threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def holder() -> None:
+        def work() -> None:
+            order.append("holder")
+            holding.set()
+            release.wait(30)
+
+        slots(client).call(work, abandoned=threading.Event(), check=lambda: None)
+
+    def waiter() -> None:
+        slots(client).call(lambda: order.append("waiter"), abandoned=threading.Event(), check=lambda: None)
+        done.set()
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=waiter)]
+    threads[0].start()
+    assert holding.wait(30)
+    threads[1].start()
+    assert not done.wait(0.5), "the waiter got a slot while the only one was held"
+    release.set()
+    assert done.wait(30), f"the waiter was not woken when the slot came free (its poll is {POLL_S:g}s)"
+    assert order == ["holder", "waiter"]
+    for thread in threads:
+        thread.join(30)
+
+
+def test_a_waiter_whose_caller_gave_up_stops_waiting(client: redis.Redis) -> None:
+    shared = SharedSlots(client, "slots-test", limit=1, ttl_ms=60_000, poll_s=0.05)
+    abandoned, release, held = threading.Event(), threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def hold() -> None:
+        held.set()
+        release.wait(30)
+
+    holder = threading.Thread(
+        target=shared.call, args=(hold,), kwargs={"abandoned": threading.Event(), "check": lambda: None}
+    )
+    holder.start()
+    assert held.wait(30)
+
+    def wait() -> None:
+        try:
+            shared.call(lambda: outcome.append("called"), abandoned=abandoned, check=lambda: None)
+        except SlotWaitAbandoned:
+            outcome.append("abandoned")
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    abandoned.set()
+    waiter.join(30)
+    release.set()
+    holder.join(30)
+    assert outcome == ["abandoned"]
