@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from pipeline import lifecycle
@@ -30,16 +30,29 @@ log = logging.getLogger(__name__)
 #: Keeps ``IN (...)`` lists well under every database's parameter limit.
 LOOKUP_BATCH = 500
 
+# Reads made by every embed message, built once (see ``pipeline.lifecycle``).
+_CHUNKS = Chunk.__table__  # type: ignore[attr-defined]
+_CACHE = CachedEmbedding.__table__  # type: ignore[attr-defined]
+_DOCUMENTS = Document.__table__  # type: ignore[attr-defined]
+_CHUNK_TEXTS = (
+    select(_CHUNKS.c.text_sha256, _CHUNKS.c.text)
+    .where(_CHUNKS.c.document_id == bindparam("document_id"))
+    .order_by(_CHUNKS.c.index)
+)
+_CHUNKS_EMBEDDED = select(_DOCUMENTS.c.chunks_embedded).where(_DOCUMENTS.c.id == bindparam("document_id"))
+_CACHED = select(_CACHE.c.text_sha256).where(
+    _CACHE.c.model == bindparam("model"), _CACHE.c.text_sha256.in_(bindparam("hashes", expanding=True))
+)
+_CACHED_OF_DIMENSIONS = _CACHED.where(_CACHE.c.dimensions == bindparam("dimensions"))
+
 
 def run_embed(run: StageRun) -> None:
     ctx, document_id, deadline = run.ctx, run.document_id, run.deadline
     embedder = ctx.embedder
     with ctx.session() as session:
-        hashes_and_texts = session.execute(
-            select(Chunk.text_sha256, Chunk.text).where(Chunk.document_id == document_id).order_by(Chunk.index)  # type: ignore[arg-type]
-        ).all()
+        hashes_and_texts = session.execute(_CHUNK_TEXTS, {"document_id": document_id}).all()
         cached = cached_hashes(session, embedder, [row[0] for row in hashes_and_texts])
-        reported = session.scalar(select(Document.chunks_embedded).where(Document.id == document_id))
+        reported = session.scalar(_CHUNKS_EMBEDDED, {"document_id": document_id})
     chunk_hashes = [row[0] for row in hashes_and_texts]
     missing = {h: t for h, t in hashes_and_texts if h not in cached}
 
@@ -107,14 +120,14 @@ def run_embed(run: StageRun) -> None:
 def cached_hashes(session: Session, embedder: Embedder, hashes: Sequence[str]) -> set[str]:
     found: set[str] = set()
     unique = sorted(set(hashes))
+    query = _CACHED_OF_DIMENSIONS if embedder.dimensions else _CACHED
     for start in range(0, len(unique), LOOKUP_BATCH):
-        query = select(CachedEmbedding.text_sha256).where(
-            CachedEmbedding.model == embedder.model,
-            CachedEmbedding.text_sha256.in_(unique[start : start + LOOKUP_BATCH]),  # type: ignore[attr-defined]
-        )
-        if embedder.dimensions:
-            query = query.where(CachedEmbedding.dimensions == embedder.dimensions)
-        found.update(session.scalars(query))
+        params = {
+            "model": embedder.model,
+            "dimensions": embedder.dimensions,
+            "hashes": unique[start : start + LOOKUP_BATCH],
+        }
+        found.update(session.scalars(query, params))
     return found
 
 
