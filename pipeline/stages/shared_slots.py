@@ -1,9 +1,9 @@
 """At most ``limit`` calls in flight across every worker process, and a freed slot taken at once.
 
 The count is dramatiq's ``ConcurrentRateLimiter`` in Redis (a slot held by a process that died is
-freed by its TTL). Its ``acquire`` does not wait, and waiting by polling left each freed slot unused
-for half a poll on average, a fifth of an 80 ms embedding request. So each release also drops a
-token on a Redis list, and a waiter blocks on that list (``BLPOP``): one release wakes one waiter.
+freed by its TTL). Its ``acquire`` does not wait, and polling it every 50 ms left each freed slot
+unused for 25 ms on average, next to embedding requests of 80 to 130 ms. So each release also drops
+a token on a Redis list, and a waiter blocks on that list (``BLPOP``): one release wakes one waiter.
 The wait still ends every ``poll_s`` to look at the caller's stop signal and at slots freed by a TTL.
 """
 

@@ -45,7 +45,7 @@ def test_a_released_slot_wakes_a_waiter_instead_of_its_next_poll(client: redis.R
         slots(client).call(lambda: order.append("waiter"), abandoned=threading.Event(), check=lambda: None)
         done.set()
 
-    threads = [threading.Thread(target=holder), threading.Thread(target=waiter)]
+    threads = [threading.Thread(target=holder, daemon=True), threading.Thread(target=waiter, daemon=True)]
     threads[0].start()
     assert holding.wait(30)
     threads[1].start()
@@ -67,7 +67,7 @@ def test_a_waiter_whose_caller_gave_up_stops_waiting(client: redis.Redis) -> Non
         release.wait(30)
 
     holder = threading.Thread(
-        target=shared.call, args=(hold,), kwargs={"abandoned": threading.Event(), "check": lambda: None}
+        target=shared.call, args=(hold,), kwargs={"abandoned": threading.Event(), "check": lambda: None}, daemon=True
     )
     holder.start()
     assert held.wait(30)
@@ -78,7 +78,7 @@ def test_a_waiter_whose_caller_gave_up_stops_waiting(client: redis.Redis) -> Non
         except SlotWaitAbandoned:
             outcome.append("abandoned")
 
-    waiter = threading.Thread(target=wait)
+    waiter = threading.Thread(target=wait, daemon=True)
     waiter.start()
     abandoned.set()
     waiter.join(30)
