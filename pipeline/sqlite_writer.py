@@ -18,6 +18,7 @@ import fcntl
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 #: The statements before which Python's sqlite3 opens a transaction by itself.
@@ -69,16 +70,10 @@ class OrderedWritesConnection(sqlite3.Connection):
         return self.cursor().executemany(sql, parameters)
 
     def commit(self) -> None:
-        try:
-            super().commit()
-        finally:
-            self._release_if_done()
+        self._end_transaction(super().commit)
 
     def rollback(self) -> None:
-        try:
-            super().rollback()
-        finally:
-            self._release_if_done()
+        self._end_transaction(super().rollback)
 
     def close(self) -> None:
         try:
@@ -94,6 +89,13 @@ class OrderedWritesConnection(sqlite3.Connection):
             return
         self._may_hold = True  # first: the lock may be taken before an exception can land
         _take(self._lock_fd, self._timeout_s)
+
+    def _end_transaction(self, end: Callable[[], None]) -> None:
+        """The lock goes even when the commit or rollback fails, unless a transaction is still open."""
+        try:
+            end()
+        finally:
+            self._release_if_done()
 
     def _release_if_done(self) -> None:
         if self._may_hold and not self.in_transaction:
