@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from pypdf import PdfReader
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 
 from pipeline import lifecycle
 from pipeline.chunking import ChunkSpec, chunk_pages
@@ -48,6 +48,12 @@ PAGE_COUNTS = {
         .scalar_subquery()
     ),
 }
+
+_CHUNKS = Chunk.__table__  # type: ignore[attr-defined]
+#: A retried hand-over replaces the chunks an earlier attempt wrote. Core statements built once: the
+#: ORM's bulk paths cost as much again as the writes themselves for a small document's rows.
+_DELETE_CHUNKS = delete(_CHUNKS).where(_CHUNKS.c.document_id == bindparam("document_id"))
+_INSERT_CHUNKS = insert(_CHUNKS)
 
 
 def run_parse(run: StageRun) -> None:
@@ -203,8 +209,9 @@ def _hand_over(run: StageRun, pages: Sequence[Mapping[str, object]], *, store: b
         if handed_over is None:
             raise StopProcessing(document_id)
         insert_ignoring_duplicates(session, Page, [dict(page) for page in unstored])
-        session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]
-        session.execute(insert(Chunk), chunk_rows)
+        connection = session.connection()
+        connection.execute(_DELETE_CHUNKS, {"document_id": document_id})
+        connection.execute(_INSERT_CHUNKS, chunk_rows)
     run.send(Step.EMBED, handed_over=True)
 
 
