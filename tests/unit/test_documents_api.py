@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+import api.ingest
 from api.main import create_app
 from api.uploads import display_filename
 from pipeline.broker import build_broker, build_context
@@ -152,6 +153,25 @@ def test_same_bytes_return_the_existing_document(client: TestClient, ctx: Contex
     busy = post(client, "a.pdf", variant(7), reprocess="true")
     assert busy.status_code == 409
     assert busy.json()["error"]["type"] == "already_processing"
+
+
+def test_the_same_bytes_uploaded_concurrently_answer_with_the_request_that_won(
+    client: TestClient, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The losing request's look for the content ran before the winner's insert: its own insert
+    then meets the unique hash, and it answers with the winner, leaving no file or message behind."""
+    first = post(client, "a.pdf", variant(8))
+    lookups = iter([None])
+    real = api.ingest._by_content
+    monkeypatch.setattr(api.ingest, "_by_content", lambda c, sha: next(lookups, real(c, sha)))
+    second = post(client, "b.pdf", variant(8))
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+    assert second.json()["filename"] == "a.pdf"
+    assert next(lookups, "spent") == "spent"
+    assert queued(ctx) == 1
+    assert sorted(p.name for p in ctx.settings.uploads_dir.iterdir()) == [f"{first.json()['id']}.pdf"]
+    assert leftovers(ctx) == []
 
 
 def test_unknown_or_malformed_ids_are_404(client: TestClient) -> None:
