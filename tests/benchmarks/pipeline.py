@@ -57,7 +57,7 @@ from pipeline.cli.local_redis import free_port  # noqa: E402
 from pipeline.embedders import OpenAIEmbedder  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from tests.benchmarks import sse_fanout  # noqa: E402
-from tests.support.embedding_server import FakeEmbeddingServer  # noqa: E402
+from tests.support.embedding_server import FakeEmbeddingServer, encode_cheap_vectors  # noqa: E402
 
 DIMENSIONS = 384
 #: Extra ``pdfline up`` flags, for tuning experiments (the figures use the defaults).
@@ -103,6 +103,7 @@ def corpus(small: int, medium: int, large: int) -> list[tuple[Path, int]]:
 def embedding_server() -> FakeEmbeddingServer:
     server = FakeEmbeddingServer()
     server.delay_s, server.delay_per_input_s, server.cheap_vectors = 0.080, 0.0005, True
+    encode_cheap_vectors(DIMENSIONS)
     return server.start()
 
 
