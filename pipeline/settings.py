@@ -71,11 +71,12 @@ class Settings(BaseSettings):
         "worker process, of 100 pages at least and of this many at most.",
     )
     parse_prefetch: int = Field(
-        default=2,
+        default=1,
         ge=1,
         description="Parse messages a worker process takes from each parse queue at once. Parsing holds the GIL, so "
-        "more in one process share its core while another process may have none; 1 is faster still, but then one "
-        "PDF with slow pages holds up every other parse of its process.",
+        "two in one process share its core while another process may have none: 1 keeps the rest in Redis for "
+        "whichever process is free. With a single worker process, 2 lets a PDF with slow pages share the core "
+        "instead of holding up every other parse.",
     )
     page_time_limit_s: float = Field(default=30.0, gt=0, description="A page taking longer is skipped and recorded.")
     max_pages: int = Field(default=5000, ge=1, description="Documents with more pages fail with too_many_pages.")

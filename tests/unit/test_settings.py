@@ -55,3 +55,12 @@ def test_the_parse_queues_of_every_priority_get_the_parse_prefetch(monkeypatch: 
     broker = build_broker(Settings(queue_name="docs"))  # no connection until first use
     assert broker.queue_prefetch == {"docs.high": 3, "docs": 3, "docs.low": 3}  # type: ignore[attr-defined]
     assert Settings().parse_prefetch == 3
+
+
+def test_a_worker_process_takes_one_parse_at_a_time_by_default() -> None:
+    """Two parses in one process share its core (the GIL) while another process may stand idle;
+    the mixed-corpus benchmark ran 3-5% faster with one (README, "Pipeline benchmark")."""
+    from pipeline.broker import build_broker
+
+    broker = build_broker(Settings(queue_name="docs"))
+    assert broker.queue_prefetch == {"docs.high": 1, "docs": 1, "docs.low": 1}  # type: ignore[attr-defined]
