@@ -14,6 +14,17 @@ from pipeline.db import create_db_engine
 from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
 
+#: With a single worker process no other process takes the parses a PDF with slow pages would hold
+#: up at a prefetch of 1; with two, they share its core instead.
+SINGLE_PROCESS_PARSE_PREFETCH = 2
+
+
+def parse_prefetch_override(settings: Settings, processes: int) -> dict[str, str]:
+    """The worker's environment additions for ``processes``: none if the user chose a prefetch."""
+    if processes == 1 and "parse_prefetch" not in settings.model_fields_set:
+        return {"PDFLINE_PARSE_PREFETCH": str(SINGLE_PROCESS_PARSE_PREFETCH)}
+    return {}
+
 
 def run_up(host: str, port: int, processes: int, threads: int) -> int:
     console = Console(stderr=True)
@@ -25,6 +36,7 @@ def run_up(host: str, port: int, processes: int, threads: int) -> int:
 
     env = dict(os.environ)
     env["PDFLINE_DATA_DIR"] = str(settings.data_dir.resolve())
+    env.update(parse_prefetch_override(settings, processes))
     # dramatiq's worker metrics server: on this machine only, on a free port unless one is set.
     env.setdefault("dramatiq_prom_host", "127.0.0.1")
     env.setdefault("dramatiq_prom_port", str(free_port()))
@@ -51,7 +63,8 @@ def run_up(host: str, port: int, processes: int, threads: int) -> int:
         console.print(f"  data      {settings.data_dir.resolve()}")
         console.print(f"  database  {_redact(settings.resolved_database_url)}")
         console.print(f"  redis     {env['PDFLINE_REDIS_URL']}{' (local, started by pdfline)' if redis else ''}")
-        console.print(f"  worker    {processes} process(es) x {threads} thread(s)")
+        parses = env.get("PDFLINE_PARSE_PREFETCH", settings.parse_prefetch)
+        console.print(f"  worker    {processes} process(es) x {threads} thread(s), {parses} parse(s) at a time each")
         console.print(
             f"  metrics   http://{host}:{port}/metrics (API), http://127.0.0.1:{env['dramatiq_prom_port']}/ (workers)"
         )

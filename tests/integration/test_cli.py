@@ -59,6 +59,7 @@ def test_up_then_upload_a_30_page_pdf_then_stop_with_no_orphans(tmp_path: Path, 
         banner = (tmp_path / "up.log").read_text()
         assert url in banner
         assert "redis://127.0.0.1:" in banner
+        assert "1 process(es) x 2 thread(s), 2 parse(s) at a time each" in banner, "one process keeps two parses"
 
         upload = pdfline_upload(url, env, str(FIXTURES / "thirty_pages.pdf"))
         assert upload.returncode == 0, upload.stdout + upload.stderr
