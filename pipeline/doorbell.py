@@ -102,17 +102,24 @@ class DoorbellRedisBroker(RedisBroker):
 
 
 class DoorbellConsumer(Consumer):
-    """The Redis consumer, waiting on its queue's bell when the queue is empty (or its prefetch is
-    full: a finished message rings too, so a freed slot is filled at once)."""
+    """The Redis consumer, waiting on its queue's bell when the queue is empty or its prefetch is
+    full. A finished message rings only in the second case, so that the freed slot is filled at once:
+    after a look that found the queue empty, only a new message (which rings itself) is worth a look."""
 
-    def __init__(self, inner: Consumer, bell: threading.Event, *, idle_s: float, stopping: threading.Event) -> None:
-        self.inner = inner
+    def __init__(self, inner: Any, bell: threading.Event, *, idle_s: float, stopping: threading.Event) -> None:
+        self.inner = inner  # dramatiq's _RedisConsumer
         self.bell = bell
         self.idle_s = idle_s
         self.stopping = stopping
+        #: Whether the last look may have skipped the fetch for want of a free slot.
+        self.full = False
 
     def __next__(self) -> MessageProxy | None:
         self.bell.clear()  # before looking: a ring while the fetch runs is kept for the wait
+        # Set before the inner consumer decides to fetch or not, and only worker threads change its
+        # count meanwhile, by freeing slots: if it then finds itself full, so did this, and the ack
+        # that frees a slot rings.
+        self.full = self.inner.outstanding_message_count >= self.inner.prefetch
         message = next(self.inner)
         if message is None:
             # The worker's consumer thread sees that it should stop only between two calls.
@@ -121,11 +128,13 @@ class DoorbellConsumer(Consumer):
 
     def ack(self, message: MessageProxy) -> None:
         self.inner.ack(message)
-        self.bell.set()
+        if self.full:
+            self.bell.set()
 
     def nack(self, message: MessageProxy) -> None:
         self.inner.nack(message)
-        self.bell.set()
+        if self.full:
+            self.bell.set()
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
         self.inner.requeue(messages)

@@ -113,3 +113,26 @@ def test_a_queue_given_a_prefetch_of_one_runs_one_message_at_a_time(redis_server
         release.set()
         worker.stop()
         broker.close()
+
+
+def test_a_finished_message_frees_its_slot_in_a_full_queue_without_waiting_for_a_poll(
+    redis_server: LocalRedis,
+) -> None:
+    """A queue capped at one message is full while it runs: the next is fetched because the finished
+    one rings, not found by a poll (of 120 s here)."""
+    broker = DoorbellRedisBroker(
+        url=redis_server.url, namespace="full-test", doorbell_channel="full-test:bell", queue_prefetch={"one": 1}
+    )
+    broker.flush_all()
+    done = threading.Semaphore(0)
+    one = dramatiq.actor(lambda n: done.release(), actor_name="one", queue_name="one", broker=broker, max_retries=0)
+    for number in range(3):
+        one.send(number)
+    worker = Worker(broker, worker_timeout=IDLE_POLL_MS, worker_threads=2)
+    worker.start()
+    try:
+        for _ in range(3):
+            assert done.acquire(timeout=20), "a freed slot waited for the idle poll"
+    finally:
+        worker.stop(timeout=2000)
+        broker.close()
