@@ -2,9 +2,10 @@
 
 Redis has no broker-side priority, so each priority gets queues of its own, and each step an actor
 per priority whose dramatiq ``priority`` makes a worker run the higher one first among the messages
-it has fetched. Within a priority, embed and store have a queue apart from parse (``.vectors``):
-behind a backlog of uploads, a parsed document's embedding (mostly waiting on the provider) starts
-at once instead of queueing behind every other document's parse, and finishing documents go first.
+it has fetched. Within a priority, embed and store (and embed_ahead) have a queue apart from parse
+(``.vectors``): behind a backlog of uploads, a parsed document's embedding (mostly waiting on the
+provider) starts at once instead of queueing behind every other document's parse, and finishing
+documents go first.
 """
 
 from __future__ import annotations
@@ -30,21 +31,36 @@ HANDED_OVER = "pdfline_handed_over"
 
 
 class Step(StrEnum):
-    """A message's kind of work. ``parse_range`` is one slice of a big document's parse."""
+    """A message's kind of work. ``parse_range`` is one slice of a big document's parse;
+    ``embed_ahead`` embeds a big document's opening pages while the rest is still being read."""
 
     PARSE = "parse"
     PARSE_RANGE = "parse_range"
     EMBED = "embed"
     STORE = "store"
+    EMBED_AHEAD = "embed_ahead"
 
     @property
     def stage(self) -> Stage:
-        return Stage.PARSE if self is Step.PARSE_RANGE else Stage(self.value)
+        if self is Step.PARSE_RANGE:
+            return Stage.PARSE
+        return Stage.EMBED if self is Step.EMBED_AHEAD else Stage(self.value)
 
     @property
     def finishes(self) -> bool:
         """Embed and store: the steps that finish a parsed document."""
         return self in (Step.EMBED, Step.STORE)
+
+    @property
+    def moves_document(self) -> bool:
+        """All but ``embed_ahead``, which only fills the embedding cache: its messages neither move
+        their document through its states nor fail it."""
+        return self is not Step.EMBED_AHEAD
+
+    @property
+    def waits_on_provider(self) -> bool:
+        """The steps on the ``.vectors`` queues: work that mostly waits on the provider or the database."""
+        return self.finishes or self is Step.EMBED_AHEAD
 
 
 @dataclass(frozen=True)
@@ -61,7 +77,7 @@ class Route:
         return ACTOR_PRIORITY[self.priority] + (0 if self.step.finishes else 1)
 
     def queue_name(self, base: str) -> str:
-        return queue_name(base, self.priority) + (VECTORS_SUFFIX if self.step.finishes else "")
+        return queue_name(base, self.priority) + (VECTORS_SUFFIX if self.step.waits_on_provider else "")
 
 
 def queue_name(base: str, priority: Priority) -> str:

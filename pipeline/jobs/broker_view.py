@@ -1,6 +1,7 @@
 """Which documents still have a stage message alive in Redis: waiting in a queue, or held by a worker
-process whose dramatiq heartbeat is fresh. Reads dramatiq's Redis layout (namespace, ``.msgs``
-hashes, ``__acks__`` sets, ``__heartbeats__``), once per recovery pass."""
+process whose dramatiq heartbeat is fresh. ``embed_ahead`` messages do not count: they move nothing.
+Reads dramatiq's Redis layout (namespace, ``.msgs`` hashes, ``__acks__`` sets, ``__heartbeats__``),
+once per recovery pass."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ class BrokerView:
                 held |= client.smembers(f"{ns}:__acks__.{worker}.{queue}")
             for redis_id, payload in messages.items():
                 message = Message.decode(payload)
-                if route_of(message.actor_name) is None or not message.args:
+                route = route_of(message.actor_name)
+                if route is None or not route.step.moves_document or not message.args:
                     continue
                 document_id = str(message.args[0])
                 if redis_id in waiting or redis_id in held:

@@ -36,7 +36,8 @@ class DocumentHeartbeat(Middleware):
         self._stop.set()
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        if route_of(message.actor_name) is not None:
+        route = route_of(message.actor_name)
+        if route is not None and route.step.moves_document:
             with self._lock:
                 self._held[threading.get_ident()] = message.args[0]
 

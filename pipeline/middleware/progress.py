@@ -26,7 +26,7 @@ class DocumentProgress(Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         route = route_of(message.actor_name)
-        if route is None or message.options.get(HANDED_OVER):
+        if route is None or not route.step.moves_document or message.options.get(HANDED_OVER):
             # Handed over: the stage's own guarded writes stop it if the document moved on since.
             return
         try:
@@ -51,7 +51,7 @@ class DocumentProgress(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         route = route_of(message.actor_name)
-        if route is None or exception is None:
+        if route is None or not route.step.moves_document or exception is None:
             return
         stage = route.step.stage
         document_id = message.args[0]

@@ -29,7 +29,7 @@ class StageMetrics(Middleware):
     ) -> None:
         route = route_of(message.actor_name)
         started = getattr(self._started, "at", None)
-        if route is None or started is None:
+        if route is None or not route.step.moves_document or started is None:
             return
         stage = route.step.stage.value
         if exception is None:

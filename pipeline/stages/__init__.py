@@ -11,6 +11,7 @@ from pipeline.context import Context
 from pipeline.errors import PermanentError, StopProcessing
 from pipeline.messages import ROUTES, Route, Step
 from pipeline.stages.embed import run_embed
+from pipeline.stages.embed_ahead import run_embed_ahead
 from pipeline.stages.pacing import Deadline
 from pipeline.stages.parse import run_parse, run_parse_range
 from pipeline.stages.provider import CircuitOpen
@@ -27,6 +28,7 @@ RUNNERS: dict[Step, Runner] = {
     Step.PARSE_RANGE: run_parse_range,
     Step.EMBED: run_embed,
     Step.STORE: run_store,
+    Step.EMBED_AHEAD: run_embed_ahead,
 }
 
 
@@ -42,6 +44,8 @@ def declare_stages(ctx: Context) -> dict[str, dramatiq.Actor]:  # type: ignore[t
             priority=route.actor_priority,
             time_limit=settings.stage_hard_time_limit_ms(route.step.stage),
             throws=(PermanentError,),
+            # A warm-up that embed redoes if need be: not worth a retry.
+            **({} if route.step.moves_document else {"max_retries": 0}),
         )
     return actors
 

@@ -98,7 +98,7 @@ def run_embed(run: StageRun) -> None:
         return provider.embed([text for _, text in batch], deadline, abandoned=closing)
 
     def take(batch: list[tuple[str, str]], vectors: list[list[float]]) -> None:
-        pending.extend(_cache_row(embedder, h, vector) for (h, _), vector in zip(batch, vectors, strict=True))
+        pending.extend(cache_row(embedder, h, vector) for (h, _), vector in zip(batch, vectors, strict=True))
 
     calls = ConcurrentCalls(embed, batches, workers=provider.concurrency, deadline=deadline)
     try:
@@ -136,7 +136,7 @@ def save_vectors(session: Session, rows: list[dict[str, object]]) -> None:
     insert_ignoring_duplicates(session, CachedEmbedding, rows)
 
 
-def _cache_row(embedder: Embedder, text_hash: str, vector: list[float]) -> dict[str, object]:
+def cache_row(embedder: Embedder, text_hash: str, vector: list[float]) -> dict[str, object]:
     return {
         "model": embedder.model,
         "dimensions": embedder.dimensions or len(vector),

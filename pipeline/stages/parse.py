@@ -9,7 +9,9 @@ pages is committed with the document's ``pages_parsed`` counter, so the ranges' 
 and the one commit that brings it to ``pages_total`` makes the chunks and hands on to embed. A
 document read whole in one batch (most small ones) has its pages stored in the transaction that
 writes its chunks and hands it over: one commit, where a separate one for the pages would add a
-write transaction and a read of the pages back.
+write transaction and a read of the pages back. While many pages remain unread, the range that
+starts at page 1 sends ``embed_ahead`` for the pages it has stored, so that a big document's
+embedding overlaps its reading (``pipeline.stages.embed_ahead``).
 
 Pages already stored are not read again: a redelivered or retried message resumes where the last
 attempt stopped.
@@ -37,6 +39,11 @@ from pipeline.stages.run import StageRun
 
 #: Fewer pages than this are not worth a message and a second opening of the file.
 FEWEST_PAGES_PER_RANGE = 100
+#: The range that starts at page 1 sends ``embed_ahead`` each time it has read this many more pages
+#: (and when it is done), while at least this many of the document's pages are still unread: enough
+#: left to read for the early embedding to be done before the hand-over, and not so often that each
+#: message re-reads and re-chunks the opening pages for little.
+EMBED_AHEAD_PAGES = 100
 #: The document's page counters, recounted from the stored pages by the same statement that sets them.
 PAGE_COUNTS = {
     "pages_parsed": lifecycle.reusable(
@@ -128,6 +135,8 @@ def _parse_pages(
     todo = [number for number in range(first, last + 1) if number not in done]
     pacer = Pacer(settings.progress_interval_s)
     pending: list[dict[str, object]] = []
+    # Reading from page 1 on, every page up to the last one committed is stored: the opening pages.
+    sent_ahead = 0 if first == 1 else None
     with decompression_limits(settings.max_stream_bytes):
         for number in todo:
             run.deadline.check()
@@ -140,22 +149,35 @@ def _parse_pages(
                 _count_pages(pending)
                 return
             if number == todo[-1] or pacer.due():
-                if _commit_pages(run, pending, total):
+                unread = _commit_pages(run, pending, total)
+                if unread is None:
                     _hand_over(run, _stored_pages(run))
                     return
+                if sent_ahead is not None and _worth_embedding_ahead(number - sent_ahead, unread, number == todo[-1]):
+                    run.send(Step.EMBED_AHEAD, number)
+                    sent_ahead = number
                 pending, total = [], None
 
 
-def _commit_pages(run: StageRun, rows: list[dict[str, object]], total: int | None) -> bool:
+def _worth_embedding_ahead(new_pages: int, unread: int, range_done: bool) -> bool:
+    """Enough of the document left to read, and enough newly read: a step's worth, or whatever this
+    message read since it last sent, once it has read its whole range."""
+    return unread >= EMBED_AHEAD_PAGES and (new_pages >= EMBED_AHEAD_PAGES or (range_done and new_pages > 0))
+
+
+def _commit_pages(run: StageRun, rows: list[dict[str, object]], total: int | None) -> int | None:
     """Store pages and recount in one transaction that holds the document's row, so exactly one
-    commit, whichever range makes it, sees the count reach the total."""
+    commit, whichever range makes it, sees the count reach the total: that one gets ``None``, the
+    others how many of the document's pages are still unread."""
     document_id = run.document_id
     with run.ctx.session() as session:
         before = lifecycle.hold(session, document_id).pages_parsed
         insert_ignoring_duplicates(session, Page, rows)
         after = lifecycle.advance(session, document_id, **PAGE_COUNTS, **({"pages_total": total} if total else {}))
     _count_pages(rows)
-    return before < after.pages_total <= after.pages_parsed
+    if before < after.pages_total <= after.pages_parsed:
+        return None
+    return max(after.pages_total - after.pages_parsed, 0)
 
 
 def _count_pages(rows: list[dict[str, object]]) -> None:

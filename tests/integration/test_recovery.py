@@ -16,7 +16,9 @@ import redis
 from sqlmodel import Session, func, select
 
 from fixtures.make_fixtures import write_text_pdf
-from pipeline.models import Chunk, Event, Page
+from pipeline import lifecycle
+from pipeline.messages import Step
+from pipeline.models import Chunk, Event, Page, Stage
 from tests.conftest import FIXTURES
 from tests.integration.conftest import Stack
 from tests.support.processes import stop_process_group
@@ -103,6 +105,25 @@ def test_queued_documents_whose_message_was_lost_are_requeued_and_waiting_ones_l
                 return client.get(f"/documents/{document_id}").json()["status"] == "completed"
 
             wait_until(finished, timeout=60, what=f"{document['filename']} to complete")
+
+
+def test_an_embed_ahead_message_does_not_keep_a_document_whose_parse_was_lost_waiting(stack: Stack) -> None:
+    """It only fills the embedding cache: the document still needs its parse back."""
+    stack.configure(**FAST_RECOVERY)
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app()) as client:
+        ctx = client.app.state.context  # type: ignore[attr-defined]
+        document = client.post("/documents", files={"file": ("a.pdf", (FIXTURES / "plain.pdf").read_bytes())}).json()
+        redis.Redis.from_url(stack.env["PDFLINE_REDIS_URL"]).flushall()  # the parse message is lost...
+        with ctx.session() as session:
+            lifecycle.begin_stage(session, document["id"], Stage.PARSE)  # ...by a worker that had begun it
+        ctx.send(Step.EMBED_AHEAD, document["id"], 1)
+
+        summary = wait_until(lambda: (r := recover(stack))["requeued"] and r, timeout=30, what="the parse requeued")
+        assert summary["requeued"] == 1
 
 
 def test_two_ticks_of_one_schedule_run_the_job_once(stack: Stack) -> None:
