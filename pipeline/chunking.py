@@ -24,8 +24,10 @@ class ChunkSpec:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
-def chunk_pages(pages: Sequence[str], *, size: int, overlap: int) -> list[ChunkSpec]:
-    """``pages[0]`` is page 1. Windows of ``size`` tokens, each starting ``size - overlap`` after the last."""
+def chunk_pages(pages: Sequence[str], *, size: int, overlap: int, ending_after: int = 0) -> list[ChunkSpec]:
+    """``pages[0]`` is page 1. Windows of ``size`` tokens, each starting ``size - overlap`` after the last.
+    ``ending_after``: only the windows whose last page comes after that page (a caller that has the
+    others already), numbered as among all windows."""
     if size < 1 or not 0 <= overlap < size:
         raise ValueError("need size >= 1 and 0 <= overlap < size")
     words: list[str] = []
@@ -36,16 +38,17 @@ def chunk_pages(pages: Sequence[str], *, size: int, overlap: int) -> list[ChunkS
         page_of.extend([number] * len(page_words))
 
     chunks: list[ChunkSpec] = []
-    step = size - overlap
-    for start in _window_starts(len(words), size, step):
-        window = words[start : start + size]
+    for index, start in enumerate(_window_starts(len(words), size, size - overlap)):
+        end = min(start + size, len(words))
+        if page_of[end - 1] <= ending_after:
+            continue
         chunks.append(
             ChunkSpec(
-                index=len(chunks),
-                text=" ".join(window),
+                index=index,
+                text=" ".join(words[start:end]),
                 page_start=page_of[start],
-                page_end=page_of[start + len(window) - 1],
-                token_count=len(window),
+                page_end=page_of[end - 1],
+                token_count=end - start,
             )
         )
     return chunks

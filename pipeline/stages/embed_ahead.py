@@ -4,7 +4,8 @@ Chunks are cut at hand-over, once every page is read, so a big document's embedd
 only then, with no parsing left to overlap it. But chunks are windows over the document's words
 counted from page 1: every full window within pages 1..N is a chunk the whole document will have.
 So while many pages remain, parse sends this step for the pages it has stored from page 1 on, and
-the embed that follows the hand-over finds those texts in the embedding cache.
+the embed that follows the hand-over finds those texts in the embedding cache. Each message asks
+only for the windows that end past the pages the last one covered.
 
 Best effort: it writes only to the cache, moves nothing on the document, is never retried, and
 anything it leaves undone, embed does. A failure here is logged and dropped.
@@ -41,8 +42,9 @@ _OPENING_TEXTS = (
 )
 
 
-def run_embed_ahead(run: StageRun, last_page: int) -> None:
-    """Embed the full chunks of pages ``1..last_page`` that the cache lacks."""
+def run_embed_ahead(run: StageRun, last_page: int, covered_page: int = 0) -> None:
+    """Embed the full chunks within pages ``1..last_page`` that end past ``covered_page`` (those
+    ending earlier were an earlier message's) and that the cache lacks."""
     ctx, settings, document_id = run.ctx, run.ctx.settings, run.document_id
     params = {"document_id": document_id, "last_page": last_page}
     with ctx.session() as session:
@@ -51,7 +53,9 @@ def run_embed_ahead(run: StageRun, last_page: int) -> None:
         texts = [str(text) for text in session.scalars(_OPENING_TEXTS, params)]
         if len(texts) != last_page:
             return
-        windows = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
+        windows = chunk_pages(
+            texts, size=settings.chunk_size, overlap=settings.chunk_overlap, ending_after=covered_page
+        )
         # The last window may be cut short by the end of these pages; the full ones are final.
         full = {spec.text_sha256: spec.text for spec in windows if spec.token_count == settings.chunk_size}
         cached = cached_hashes(session, ctx.embedder, list(full))
@@ -73,15 +77,19 @@ def _embed(run: StageRun, items: list[tuple[str, str]]) -> None:
     def embed(batch: list[tuple[str, str]], closing: threading.Event) -> list[list[float]]:
         return provider.embed([text for _, text in batch], run.deadline, abandoned=closing)
 
-    def keep(batch: list[tuple[str, str]], vectors: list[list[float]]) -> None:
-        with ctx.session() as session:
-            save_vectors(session, [cache_row(embedder, h, v) for (h, _), v in zip(batch, vectors, strict=True)])
-        CHUNKS_EMBEDDED.inc(len(batch))
+    rows: list[dict[str, object]] = []
+
+    def take(batch: list[tuple[str, str]], vectors: list[list[float]]) -> None:
+        rows.extend(cache_row(embedder, h, v) for (h, _), v in zip(batch, vectors, strict=True))
 
     calls = ConcurrentCalls(embed, batches, workers=provider.concurrency, deadline=run.deadline)
     try:
         for batch, vectors in calls:
-            keep(batch, vectors)
+            take(batch, vectors)
     finally:
         for batch, vectors in calls.close():  # answered, not yet taken: paid for all the same
-            keep(batch, vectors)
+            take(batch, vectors)
+        if rows:  # one write: the page commits of the parse still going on wait for the same lock
+            with ctx.session() as session:
+                save_vectors(session, rows)
+            CHUNKS_EMBEDDED.inc(len(rows))

@@ -9,9 +9,10 @@ pages is committed with the document's ``pages_parsed`` counter, so the ranges' 
 and the one commit that brings it to ``pages_total`` makes the chunks and hands on to embed. A
 document read whole in one batch (most small ones) has its pages stored in the transaction that
 writes its chunks and hands it over: one commit, where a separate one for the pages would add a
-write transaction and a read of the pages back. While many pages remain unread, the range that
-starts at page 1 sends ``embed_ahead`` for the pages it has stored, so that a big document's
-embedding overlaps its reading (``pipeline.stages.embed_ahead``).
+write transaction and a read of the pages back. While many pages remain unread, a range that
+extends the document's opening pages (the one from page 1, or one that starts where the stored pages
+end) sends ``embed_ahead`` for them, so that a big document's embedding overlaps its reading
+(``pipeline.stages.embed_ahead``).
 
 Pages already stored are not read again: a redelivered or retried message resumes where the last
 attempt stopped.
@@ -39,11 +40,11 @@ from pipeline.stages.run import StageRun
 
 #: Fewer pages than this are not worth a message and a second opening of the file.
 FEWEST_PAGES_PER_RANGE = 100
-#: The range that starts at page 1 sends ``embed_ahead`` each time it has read this many more pages
-#: (and when it is done), while at least this many of the document's pages are still unread: enough
-#: left to read for the early embedding to be done before the hand-over, and not so often that each
-#: message re-reads and re-chunks the opening pages for little.
-EMBED_AHEAD_PAGES = 100
+#: A range that extends the document's opening pages sends ``embed_ahead`` each time it has read this
+#: many more pages (and when it is done), while at least this many of the document's pages are still
+#: unread: enough left to read for the early embedding to be done before the hand-over, and not so
+#: often that each message re-reads and re-chunks the opening pages for little.
+EMBED_AHEAD_PAGES = 50
 #: The document's page counters, recounted from the stored pages by the same statement that sets them.
 PAGE_COUNTS = {
     "pages_parsed": lifecycle.reusable(
@@ -59,6 +60,10 @@ PAGE_COUNTS = {
 _CHUNKS = Chunk.__table__  # type: ignore[attr-defined]
 #: A retried hand-over replaces the chunks an earlier attempt wrote. Core statements built once: the
 #: ORM's bulk paths cost as much again as the writes themselves for a small document's rows.
+_PAGES = Page.__table__  # type: ignore[attr-defined]
+_STORED_BEFORE = select(func.count()).where(
+    _PAGES.c.document_id == bindparam("document_id"), _PAGES.c.number < bindparam("first")
+)
 _DELETE_CHUNKS = delete(_CHUNKS).where(_CHUNKS.c.document_id == bindparam("document_id"))
 _INSERT_CHUNKS = insert(_CHUNKS)
 
@@ -124,25 +129,28 @@ def _parse_pages(
 ) -> None:
     """Read pages ``first..last`` not in ``done`` (the stored ones, looked up if not given); the call
     that completes the document hands it over to embed. ``total`` goes out with the first commit."""
-    ctx, settings = run.ctx, run.ctx.settings
+    ctx, settings, document_id = run.ctx, run.ctx.settings, run.document_id
+    opening_stored = first == 1
     if done is None:
         with ctx.session() as session:
             done = set(
                 session.scalars(
-                    select(Page.number).where(Page.document_id == run.document_id, Page.number.between(first, last))  # type: ignore[attr-defined]
+                    select(Page.number).where(Page.document_id == document_id, Page.number.between(first, last))  # type: ignore[attr-defined]
                 )
             )
+            opening_stored = session.scalar(_STORED_BEFORE, {"document_id": document_id, "first": first}) == first - 1
     todo = [number for number in range(first, last + 1) if number not in done]
     pacer = Pacer(settings.progress_interval_s)
     pending: list[dict[str, object]] = []
-    # Reading from page 1 on, every page up to the last one committed is stored: the opening pages.
-    sent_ahead = 0 if first == 1 else None
+    # With every page before this range stored, every page up to the last one committed is stored:
+    # the document's opening pages, which can be embedded ahead.
+    sent_ahead = first - 1 if opening_stored else None
     with decompression_limits(settings.max_stream_bytes):
         for number in todo:
             run.deadline.check()
             page = read_page(reader, number, settings.page_time_limit_s)
             pending.append(
-                {"document_id": run.document_id, "number": number, "text": page.text, "skipped_reason": page.skipped}
+                {"document_id": document_id, "number": number, "text": page.text, "skipped_reason": page.skipped}
             )
             if number == todo[-1] and len(pending) == total:  # the whole document in one batch
                 _hand_over(run, pending, store=True)
@@ -154,7 +162,7 @@ def _parse_pages(
                     _hand_over(run, _stored_pages(run))
                     return
                 if sent_ahead is not None and _worth_embedding_ahead(number - sent_ahead, unread, number == todo[-1]):
-                    run.send(Step.EMBED_AHEAD, number)
+                    run.send(Step.EMBED_AHEAD, number, sent_ahead)
                     sent_ahead = number
                 pending, total = [], None
 

@@ -31,6 +31,13 @@ def test_page_ranges_follow_the_words() -> None:
     assert chunks[1].text.split()[0] == "a4"
 
 
+def test_the_windows_ending_after_a_page_are_those_of_the_whole_document() -> None:
+    pages = [words(6, "a"), "", words(6, "c"), words(2, "d")]
+    every = chunk_pages(pages, size=5, overlap=1)
+    assert chunk_pages(pages, size=5, overlap=1, ending_after=3) == [c for c in every if c.page_end > 3]
+    assert [c.index for c in chunk_pages(pages, size=5, overlap=1, ending_after=3)] == [2, 3]
+
+
 def test_whitespace_is_normalised_and_empty_input_gives_nothing() -> None:
     assert chunk_pages(["  one\n\ttwo  ", "three"], size=8, overlap=0)[0].text == "one two three"
     assert chunk_pages(["", "  \n"], size=8, overlap=2) == []

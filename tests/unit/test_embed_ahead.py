@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from pipeline.models import CachedEmbedding, Chunk, Document, Event, Stage, Stat
 from pipeline.stages import embed_ahead, parse
 from pipeline.stages.embed_ahead import run_embed_ahead
 from pipeline.stages.pacing import Deadline
-from pipeline.stages.parse import run_parse
+from pipeline.stages.parse import run_parse, run_parse_range
 from pipeline.stages.run import StageRun
 from tests.unit.test_stages import add_document, run
 
@@ -116,6 +117,18 @@ def test_what_is_cached_already_is_not_asked_for_again(ctx: Context, worker: Wor
     assert len(cached(ctx)) == len(first.texts) + len(second.texts)
 
 
+def test_only_the_chunks_ending_past_the_covered_pages_are_asked_for(ctx: Context, worker: Worker) -> None:
+    """The earlier message covered them; the cache is not even asked."""
+    document_id, chunks = parsed_then_back_in_parse(ctx)
+    recording = record_embeddings(ctx)
+
+    run_embed_ahead(stage_run(ctx, document_id), 20, 10)
+
+    asked = {hashlib.sha256(text.encode()).hexdigest() for text in recording.texts}
+    assert asked == {c.text_sha256 for c in chunks if 10 < c.page_end <= 20}
+    assert asked == cached(ctx)
+
+
 @pytest.mark.parametrize(("status", "stage"), [(Status.RUNNING, Stage.EMBED), (Status.CANCELED, Stage.PARSE)])
 def test_a_document_no_longer_being_read_is_left_to_embed(
     ctx: Context, worker: Worker, status: Status, stage: Stage
@@ -169,7 +182,8 @@ def sent_ahead(ctx: Context) -> list[tuple[Any, ...]]:
 
 def test_parse_sends_embed_ahead_while_many_pages_remain(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every page is committed on its own here (no progress interval): with a step of 10 pages, the
-    first 10 and the first 20 go ahead; after 20, fewer than 10 pages are left to read."""
+    first 10 and the first 20 go ahead (the second says the first 10 are covered); after 20, fewer
+    than 10 pages are left to read."""
     monkeypatch.setattr(parse, "EMBED_AHEAD_PAGES", 10)
     document_id = add_document(ctx, "thirty_pages.pdf")
     with ctx.session() as session:
@@ -177,7 +191,24 @@ def test_parse_sends_embed_ahead_while_many_pages_remain(ctx: Context, monkeypat
 
     run_parse(stage_run(ctx, document_id))
 
-    assert sent_ahead(ctx) == [(document_id, 10), (document_id, 20)]
+    assert sent_ahead(ctx) == [(document_id, 10, 0), (document_id, 20, 10)]
+
+
+def test_a_later_range_continues_the_opening_pages_once_every_page_before_it_is_stored(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parse, "EMBED_AHEAD_PAGES", 5)
+    document_id = add_document(ctx, "thirty_pages.pdf")
+    with ctx.session() as session:
+        lifecycle.begin_stage(session, document_id, Stage.PARSE)
+        lifecycle.advance(session, document_id, pages_total=30)  # as parse writes it before sending ranges
+
+    run_parse_range(stage_run(ctx, document_id), 21, 30)  # pages 1-20 are not there yet
+    assert sent_ahead(ctx) == []
+    run_parse_range(stage_run(ctx, document_id), 1, 10)
+    assert sent_ahead(ctx) == [(document_id, 5, 0), (document_id, 10, 5)]
+    run_parse_range(stage_run(ctx, document_id), 11, 20)  # 5 pages left after page 15; none after 20
+    assert sent_ahead(ctx)[2:] == [(document_id, 15, 10)]
 
 
 def test_parse_sends_nothing_ahead_for_a_document_read_in_no_time(ctx: Context) -> None:
