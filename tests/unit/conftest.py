@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dramatiq import Worker
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -26,6 +27,15 @@ def ctx(settings: Settings) -> Iterator[Context]:
     yield context
     context.broker.close()
     context.engine.dispose()
+
+
+@pytest.fixture
+def worker(ctx: Context) -> Iterator[Worker]:
+    """One dramatiq worker thread on the context's StubBroker."""
+    running = Worker(ctx.broker, worker_timeout=50, worker_threads=1)
+    running.start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -39,14 +39,6 @@ class RecordingEmbedder:
             raise self.failure
         self.texts.extend(texts)
         return self.inner.embed(texts)
-
-
-@pytest.fixture
-def worker(ctx: Context) -> Iterator[Worker]:
-    running = Worker(ctx.broker, worker_timeout=50, worker_threads=1)
-    running.start()
-    yield running
-    running.stop()
 
 
 def record_embeddings(ctx: Context, failure: Exception | None = None) -> RecordingEmbedder:

@@ -26,14 +26,6 @@ from pipeline.stages.parse import range_size
 from tests.conftest import FIXTURES
 
 
-@pytest.fixture
-def worker(ctx: Context) -> Iterator[Worker]:
-    running = Worker(ctx.broker, worker_timeout=50, worker_threads=1)
-    running.start()
-    yield running
-    running.stop()
-
-
 def add_document(ctx: Context, fixture: str) -> str:
     document = Document(filename=fixture, sha256=fixture, size_bytes=1)
     ctx.upload_path(document.id).parent.mkdir(parents=True, exist_ok=True)
