@@ -57,13 +57,14 @@ PAGE_COUNTS = {
     ),
 }
 
-_CHUNKS = Chunk.__table__  # type: ignore[attr-defined]
-#: A retried hand-over replaces the chunks an earlier attempt wrote. Core statements built once: the
-#: ORM's bulk paths cost as much again as the writes themselves for a small document's rows.
 _PAGES = Page.__table__  # type: ignore[attr-defined]
+#: Pages stored before a range: all of them, and the range extends the document's opening pages.
 _STORED_BEFORE = select(func.count()).where(
     _PAGES.c.document_id == bindparam("document_id"), _PAGES.c.number < bindparam("first")
 )
+_CHUNKS = Chunk.__table__  # type: ignore[attr-defined]
+#: A retried hand-over replaces the chunks an earlier attempt wrote. Core statements built once: the
+#: ORM's bulk paths cost as much again as the writes themselves for a small document's rows.
 _DELETE_CHUNKS = delete(_CHUNKS).where(_CHUNKS.c.document_id == bindparam("document_id"))
 _INSERT_CHUNKS = insert(_CHUNKS)
 
