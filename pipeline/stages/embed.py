@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
@@ -18,12 +20,13 @@ from pipeline.db import insert_ignoring_duplicates
 from pipeline.embedders import Embedder
 from pipeline.errors import StopProcessing
 from pipeline.messages import Step
-from pipeline.metrics import CHUNKS_EMBEDDED
+from pipeline.metrics import CHUNKS_EMBEDDED, CHUNKS_STORED, STAGE_SECONDS
 from pipeline.models import CachedEmbedding, Chunk, Document, Stage
 from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.pacing import Pacer
 from pipeline.stages.provider import GuardedProvider
 from pipeline.stages.run import StageRun
+from pipeline.stages.store import ensure_indexes, store_in_hand_over
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +67,18 @@ def run_embed(run: StageRun) -> None:
             lifecycle.advance(session, document_id, chunks_embedded=embedded_count())
 
     pacer = Pacer(ctx.settings.progress_interval_s)
-    pending: list[dict[str, object]] = []
-    handed_over = False
+    pending: list[dict[str, Any]] = []
+    handed_over = stored = False
 
     def keep_paid_vectors(*, announce: bool, last: bool = False) -> None:
         """Vectors are committed before anything else can fail, and a cancel cannot roll them back:
         the progress written beside them does not raise, and a stop is raised after the commit. The
-        last batch's commit hands the document over to store."""
-        nonlocal handed_over
+        last batch's commit hands the document over to store, and stores it too when that is one
+        statement (``store_in_hand_over``)."""
+        nonlocal handed_over, stored
+        storing_since = 0.0
+        if last:
+            ensure_indexes(ctx, {row["dimensions"] for row in pending})
         with ctx.session() as session:
             save_vectors(session, pending)
             cached.update(str(row["text_sha256"]) for row in pending)
@@ -84,7 +91,12 @@ def run_embed(run: StageRun) -> None:
                 )
                 still_running = counted is not None
                 handed_over = last and still_running
+                storing_since = time.monotonic()
+                stored = handed_over and store_in_hand_over(ctx, session, document_id, len(chunk_hashes))
         CHUNKS_EMBEDDED.inc(len(pending))
+        if stored:  # counted as the store message would have
+            CHUNKS_STORED.inc(len(chunk_hashes))
+            STAGE_SECONDS.labels(Stage.STORE.value, "ok").observe(time.monotonic() - storing_since)
         pending.clear()
         if not still_running:
             raise StopProcessing(document_id)
@@ -114,7 +126,8 @@ def run_embed(run: StageRun) -> None:
                 keep_paid_vectors(announce=False)
             except Exception as exc:  # the original failure matters more; these texts get embedded again
                 log.warning("could not keep %d embedded vectors: %s", len(pending), exc)
-    run.send(Step.STORE, handed_over=handed_over)
+    if not stored:
+        run.send(Step.STORE, handed_over=handed_over)
 
 
 def cached_hashes(session: Session, embedder: Embedder, hashes: Sequence[str]) -> set[str]:
@@ -131,12 +144,12 @@ def cached_hashes(session: Session, embedder: Embedder, hashes: Sequence[str]) -
     return found
 
 
-def save_vectors(session: Session, rows: list[dict[str, object]]) -> None:
+def save_vectors(session: Session, rows: list[dict[str, Any]]) -> None:
     """Two documents may embed the same text at once: the first vector stays."""
     insert_ignoring_duplicates(session, CachedEmbedding, rows)
 
 
-def cache_row(embedder: Embedder, text_hash: str, vector: list[float]) -> dict[str, object]:
+def cache_row(embedder: Embedder, text_hash: str, vector: list[float]) -> dict[str, Any]:
     return {
         "model": embedder.model,
         "dimensions": embedder.dimensions or len(vector),

@@ -6,17 +6,25 @@ message writes the same values again at worst, and the rows end up the same. Chu
 no longer in the cache (pruned, or another model configured) are left unstored and sent back to
 embed. The statements are built once and take the document, model and batch as parameters, as
 ``pipeline.lifecycle`` does: building and compiling them cost more than the database's work.
+
+A document whose chunks fit one batch is stored by embed's last commit instead (``store_in_hand_over``):
+there the whole stage is one statement, and its own message cost more than the statement.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Update, bindparam, distinct, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from pipeline import lifecycle
+from pipeline.context import Context
 from pipeline.embedders import Embedder
 from pipeline.messages import Step
 from pipeline.metrics import CHUNKS_STORED
@@ -33,6 +41,8 @@ ALL_CHUNKS = lifecycle.reusable(
 _CHUNKS = Chunk.__table__  # type: ignore[attr-defined]
 _CACHE = CachedEmbedding.__table__  # type: ignore[attr-defined]
 
+log = logging.getLogger(__name__)
+
 
 def run_store(run: StageRun) -> None:
     ctx, document_id, deadline = run.ctx, run.document_id, run.deadline
@@ -42,9 +52,7 @@ def run_store(run: StageRun) -> None:
     with ctx.session() as session:
         indexes = list(session.scalars(sql.unstored_indexes, params))
         dimensions = {embedder.dimensions} if embedder.dimensions else set(session.scalars(sql.dimensions, params))
-    for missing_index in dimensions - ctx.indexed_dimensions:
-        ensure_vector_index(ctx.engine, missing_index)
-        ctx.indexed_dimensions.add(missing_index)
+    ensure_indexes(ctx, dimensions)
 
     batches = [indexes[start : start + STORE_BATCH] for start in range(0, len(indexes), STORE_BATCH)] or [[]]
     for number, batch in enumerate(batches, start=1):
@@ -63,6 +71,44 @@ def run_store(run: StageRun) -> None:
         CHUNKS_STORED.inc(len(batch))
     if done is None:  # vectors missing from the cache: embed them again
         run.send(Step.EMBED)
+
+
+def ensure_indexes(ctx: Context, dimensions: Iterable[int]) -> None:
+    """The vector index of each dimension, made once per process before vectors of it are stored."""
+    for missing_index in set(dimensions) - ctx.indexed_dimensions:
+        ensure_vector_index(ctx.engine, missing_index)
+        ctx.indexed_dimensions.add(missing_index)
+
+
+def store_in_hand_over(ctx: Context, session: Session, document_id: str, chunk_count: int) -> bool:
+    """Store's whole work in the transaction that hands a document over to it, when that work is one
+    statement: the document's chunks fit one batch, and the index of their vectors was made. Whether
+    the document completed; if not (a vector is missing from the cache, the copy failed), nothing of
+    the attempt is kept, and the store message does the work as before."""
+    if not 0 < chunk_count <= STORE_BATCH:
+        return False
+    embedder = ctx.embedder
+    fixed = embedder.dimensions is not None
+    sql = _statements(fixed_dimensions=fixed)
+    params = _params(document_id, embedder)
+    try:
+        with session.begin_nested():
+            dimensions = {embedder.dimensions} if fixed else set(session.scalars(sql.dimensions, params))
+            if not dimensions <= ctx.indexed_dimensions:
+                raise _NotInOneStatement
+            session.execute(sql.copy, {**params, "_first": 0, "_last": chunk_count - 1})
+            if session.scalar(sql.unstored_count, params):
+                raise _NotInOneStatement
+    except _NotInOneStatement:
+        return False
+    except SQLAlchemyError as exc:  # the store message tries again, as it would have anyway
+        log.warning("could not store document %s with its hand-over: %s", document_id, exc)
+        return False
+    return lifecycle.complete(session, document_id, chunks_stored=ALL_CHUNKS) is not None
+
+
+class _NotInOneStatement(Exception):
+    """Leaves the savepoint, undoing what it did."""
 
 
 @dataclass(frozen=True)

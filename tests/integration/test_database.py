@@ -3,6 +3,7 @@ vectors in a pgvector column with its HNSW index."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -10,10 +11,19 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlmodel import Session, select
 
+from pipeline import lifecycle
+from pipeline.broker import build_broker, build_context
+from pipeline.models import CachedEmbedding, Chunk, Document, Stage, Status
 from pipeline.schema import current_revision, head_revision
+from pipeline.schema import upgrade as upgrade_schema
+from pipeline.settings import Settings
+from pipeline.stages.embed import cache_row, save_vectors
+from pipeline.stages.store import ensure_indexes, store_in_hand_over
 from tests.conftest import FIXTURES
 from tests.integration.conftest import Stack
+from tests.unit.test_store_in_hand_over import first_copy
 
 pytestmark = pytest.mark.integration
 
@@ -66,3 +76,44 @@ def test_on_postgres_vectors_are_pgvector_values_searchable_through_an_hnsw_inde
     assert "hnsw" in index
     assert "vector_cosine_ops" in index
     assert nearest == 3, "a chunk's own vector is its nearest neighbour"
+
+
+def test_a_store_that_fails_inside_the_hand_over_undoes_only_itself(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Postgres a failed statement spoils its whole transaction; the savepoint around the store in
+    embed's last commit keeps the vectors and the hand-over written before it."""
+    settings = Settings(data_dir=stack.tmp_path / "data", database_url=stack.env.get("PDFLINE_DATABASE_URL"))
+    ctx = build_context(settings, broker=build_broker(settings, stub=True))
+    try:
+        upgrade_schema(ctx.engine)
+        document = Document(filename="a.pdf", sha256="a", size_bytes=1, status=Status.RUNNING, stage=Stage.EMBED)
+        texts = ["first chunk", "second chunk", "third chunk"]
+        hashes = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+        with ctx.session() as session:
+            session.add(document)
+            session.flush()
+            for index, (chunk_text, chunk_hash) in enumerate(zip(texts, hashes, strict=True)):
+                session.add(
+                    Chunk(document_id=document.id, index=index, page_start=1, page_end=1, text=chunk_text,
+                          token_count=2, text_sha256=chunk_hash)
+                )  # fmt: skip
+        ensure_indexes(ctx, [ctx.embedder.dimensions or 0])
+        first_copy(monkeypatch, lambda _: text("UPDATE chunks SET no_such_column = 1"))
+        vectors = ctx.embedder.embed(texts)
+        for attempt in ("fails", "stores"):
+            with ctx.session() as session:
+                if attempt == "fails":
+                    save_vectors(session, [cache_row(ctx.embedder, h, v) for h, v in zip(hashes, vectors, strict=True)])
+                    lifecycle.hand_over(session, document.id, Stage.STORE, chunks_embedded=3)
+                assert store_in_hand_over(ctx, session, document.id, len(texts)) is (attempt == "stores")
+            with Session(ctx.engine) as session:
+                found = session.get(Document, document.id)
+                cached = len(list(session.scalars(select(CachedEmbedding))))
+            assert found is not None
+            assert cached == 3, attempt
+            if attempt == "fails":
+                assert (found.status, found.stage, found.chunks_embedded) == (Status.RUNNING, Stage.STORE, 3)
+        assert (found.status, found.chunks_stored) == (Status.COMPLETED, 3)
+    finally:
+        ctx.engine.dispose()
