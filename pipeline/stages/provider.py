@@ -48,7 +48,7 @@ class GuardedProvider:
         longest_call_s = settings.embedding_timeout_s * (settings.embedding_max_retries + 1) + 60
         self.slots = SharedSlots(
             client,
-            "pdfline:embedding-requests",
+            "pdfline:embedding-slots",
             limit=settings.embedding_concurrency,
             ttl_ms=int(longest_call_s * 1000),
             poll_s=WAIT_FOR_SLOT_S,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -85,3 +90,50 @@ def test_a_waiter_whose_caller_gave_up_stops_waiting(client: redis.Redis) -> Non
     release.set()
     holder.join(30)
     assert outcome == ["abandoned"]
+
+
+DIES_HOLDING = """
+import sys, threading, time
+import redis
+from pipeline.stages.shared_slots import SharedSlots
+slots = SharedSlots(redis.Redis.from_url(sys.argv[1]), "slots-test", limit=2, ttl_ms=int(sys.argv[2]), poll_s=0.05)
+slots.call(lambda: (print("holding", flush=True), time.sleep(600)), abandoned=threading.Event(), check=lambda: None)
+"""
+
+
+def test_the_slot_of_a_killed_holder_comes_back_while_others_keep_using_theirs(
+    client: redis.Redis, redis_server: LocalRedis
+) -> None:
+    """Each hold expires on its own: a counter whose expiry every call renewed (dramatiq's
+    ``ConcurrentRateLimiter``) kept a dead process's slot for as long as traffic went on."""
+    ttl_ms = 1500
+    shared = SharedSlots(client, "slots-test", limit=2, ttl_ms=ttl_ms, poll_s=0.05)
+    dying = subprocess.Popen(
+        [sys.executable, "-c", DIES_HOLDING, redis_server.url, str(ttl_ms)], stdout=subprocess.PIPE
+    )
+    try:
+        assert dying.stdout is not None
+        assert dying.stdout.readline() == b"holding\n"
+    finally:
+        os.kill(dying.pid, signal.SIGKILL)
+        dying.wait(30)
+    busy_until = time.monotonic() + 1.5 * ttl_ms / 1000  # others' calls go on past the dead hold's expiry
+    while time.monotonic() < busy_until:
+        shared.call(lambda: None, abandoned=threading.Event(), check=lambda: None)
+
+    inside, leave = threading.Barrier(3, timeout=ttl_ms / 2000), threading.Event()
+
+    def hold() -> None:
+        shared.call(lambda: (inside.wait(), leave.wait(30)), abandoned=threading.Event(), check=lambda: None)
+
+    holders = [threading.Thread(target=hold, daemon=True) for _ in range(2)]
+    for holder in holders:
+        holder.start()
+    try:
+        inside.wait()  # both slots held at once, well before a renewed counter would have expired
+    except threading.BrokenBarrierError:
+        pytest.fail("two callers could not hold both slots: the killed holder's slot is still taken")
+    finally:
+        leave.set()
+        for holder in holders:
+            holder.join(30)
