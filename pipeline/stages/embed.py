@@ -26,7 +26,7 @@ from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.pacing import Pacer
 from pipeline.stages.provider import GuardedProvider
 from pipeline.stages.run import StageRun
-from pipeline.stages.store import ensure_indexes, store_in_hand_over
+from pipeline.stages.store import store_in_hand_over
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,6 @@ def run_embed(run: StageRun) -> None:
         statement (``store_in_hand_over``)."""
         nonlocal handed_over, stored
         storing_since = 0.0
-        if last:
-            ensure_indexes(ctx, {row["dimensions"] for row in pending})
         with ctx.session() as session:
             save_vectors(session, pending)
             cached.update(str(row["text_sha256"]) for row in pending)

@@ -82,9 +82,10 @@ def ensure_indexes(ctx: Context, dimensions: Iterable[int]) -> None:
 
 def store_in_hand_over(ctx: Context, session: Session, document_id: str, chunk_count: int) -> bool:
     """Store's whole work in the transaction that hands a document over to it, when that work is one
-    statement: the document's chunks fit one batch, and the index of their vectors was made. Whether
-    the document completed; if not (a vector is missing from the cache, the copy failed), nothing of
-    the attempt is kept, and the store message does the work as before."""
+    statement: the document's chunks fit one batch, and this process has made the index of their
+    vectors' dimension (in a store message: DDL has no place in embed). Whether the document
+    completed; if not (a vector is missing from the cache, the copy failed), nothing of the attempt
+    is kept, and the store message does the work as before."""
     if not 0 < chunk_count <= STORE_BATCH:
         return False
     embedder = ctx.embedder

@@ -49,8 +49,28 @@ def assert_stored(found: dict[str, Any]) -> None:
     assert all(chunk["embedding"] and chunk["embedding_model"] for chunk in found["chunks"])
 
 
-def test_a_small_document_is_stored_by_embeds_last_commit_without_a_store_message(
+@pytest.fixture
+def warmed(ctx: Context, worker: Worker) -> None:
+    """A process that has stored a document already, so it made sure of the vector index."""
+    run(ctx, Stage.PARSE, add_document(ctx, "plain.pdf"))
+
+
+def test_the_first_document_of_a_process_gets_its_store_message_which_makes_sure_of_the_index(
     ctx: Context, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = record_steps(ctx, monkeypatch)
+    document_id = add_document(ctx, "plain.pdf")
+    run(ctx, Stage.PARSE, document_id)
+    found, events = finished(ctx, document_id)
+    assert_stored(found)
+    assert steps.count("store") == 1
+    assert ctx.indexed_dimensions == {ctx.embedder.dimensions}
+    assert events == FULL_SEQUENCE
+
+
+@pytest.mark.usefixtures("warmed")
+def test_a_small_document_is_stored_by_embeds_last_commit_without_a_store_message(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     steps = record_steps(ctx, monkeypatch)
     document_id = add_document(ctx, "thirty_pages.pdf")
@@ -61,8 +81,9 @@ def test_a_small_document_is_stored_by_embeds_last_commit_without_a_store_messag
     assert events == FULL_SEQUENCE  # the store stage is still announced, then the completion
 
 
+@pytest.mark.usefixtures("warmed")
 def test_a_document_with_more_chunks_than_a_store_batch_gets_its_store_message(
-    ctx: Context, worker: Worker, monkeypatch: pytest.MonkeyPatch
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     steps = record_steps(ctx, monkeypatch)
     monkeypatch.setattr(store, "STORE_BATCH", 3)
@@ -87,8 +108,9 @@ def first_copy(monkeypatch: pytest.MonkeyPatch, change: Callable[[Any], Any]) ->
     monkeypatch.setattr(store, "_statements", statements)
 
 
+@pytest.mark.usefixtures("warmed")
 def test_a_copy_that_fails_at_the_hand_over_keeps_the_vectors_and_leaves_the_work_to_the_store_message(
-    ctx: Context, worker: Worker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The savepoint undoes the copy alone: the vectors and the hand-over commit, no text is embedded
     twice, and no event of the failed attempt is written or published."""
@@ -110,8 +132,9 @@ def test_a_copy_that_fails_at_the_hand_over_keeps_the_vectors_and_leaves_the_wor
     assert [(e["name"], e["data"]["stage"]) for e in published if e["name"] != "progress"] == FULL_SEQUENCE
 
 
+@pytest.mark.usefixtures("warmed")
 def test_a_chunk_left_without_its_vector_leaves_the_document_to_the_store_message(
-    ctx: Context, worker: Worker, monkeypatch: pytest.MonkeyPatch
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As when the cache lost a vector between embed's read and its commit: the document is not
     completed with a chunk unstored, and the store message finds what is left to do."""
