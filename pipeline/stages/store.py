@@ -7,8 +7,9 @@ no longer in the cache (pruned, or another model configured) are left unstored a
 embed. The statements are built once and take the document, model and batch as parameters, as
 ``pipeline.lifecycle`` does: building and compiling them cost more than the database's work.
 
-A document whose chunks fit one batch is stored by embed's last commit instead (``store_in_hand_over``):
-there the whole stage is one statement, and its own message cost more than the statement.
+A document whose chunks fit one batch is usually stored by embed's last commit instead
+(``store_in_hand_over``): there the whole stage is one statement, and a message of its own cost
+more than the statement.
 """
 
 from __future__ import annotations
