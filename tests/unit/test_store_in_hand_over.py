@@ -36,17 +36,22 @@ def record_steps(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return steps
 
 
-def finished(ctx: Context, document_id: str) -> tuple[dict[str, Any], list[tuple[str, str | None]]]:
-    with Session(ctx.engine) as session:
-        events = list(session.scalars(select(Event).where(Event.document_id == document_id).order_by(Event.seq)))
-    return rows(ctx, document_id), [(e.name, e.data["stage"]) for e in events if e.name != "progress"]
-
-
-def assert_stored(found: dict[str, Any]) -> None:
+def stored(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, fixture: str
+) -> tuple[dict[str, Any], list[tuple[str, str | None]], list[str]]:
+    """A document run through the chain and checked to be completed with every chunk stored: its
+    rows, its events but progress, and the steps of the messages sent meanwhile."""
+    steps = record_steps(ctx, monkeypatch)
+    document_id = add_document(ctx, fixture)
+    run(ctx, Stage.PARSE, document_id)
+    found = rows(ctx, document_id)
     document = found["document"]
     assert document.status == Status.COMPLETED
     assert document.chunks_total == document.chunks_stored == len(found["chunks"]) > 0
     assert all(chunk["embedding"] and chunk["embedding_model"] for chunk in found["chunks"])
+    with Session(ctx.engine) as session:
+        events = list(session.scalars(select(Event).where(Event.document_id == document_id).order_by(Event.seq)))
+    return found, [(e.name, e.data["stage"]) for e in events if e.name != "progress"], steps
 
 
 @pytest.fixture
@@ -58,11 +63,7 @@ def warmed(ctx: Context, worker: Worker) -> None:
 def test_the_first_document_of_a_process_gets_its_store_message_which_makes_sure_of_the_index(
     ctx: Context, worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    steps = record_steps(ctx, monkeypatch)
-    document_id = add_document(ctx, "plain.pdf")
-    run(ctx, Stage.PARSE, document_id)
-    found, events = finished(ctx, document_id)
-    assert_stored(found)
+    _, events, steps = stored(ctx, monkeypatch, "plain.pdf")
     assert steps.count("store") == 1
     assert ctx.indexed_dimensions == {ctx.embedder.dimensions}
     assert events == FULL_SEQUENCE
@@ -72,11 +73,7 @@ def test_the_first_document_of_a_process_gets_its_store_message_which_makes_sure
 def test_a_small_document_is_stored_by_embeds_last_commit_without_a_store_message(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    steps = record_steps(ctx, monkeypatch)
-    document_id = add_document(ctx, "thirty_pages.pdf")
-    run(ctx, Stage.PARSE, document_id)
-    found, events = finished(ctx, document_id)
-    assert_stored(found)
+    _, events, steps = stored(ctx, monkeypatch, "thirty_pages.pdf")
     assert "store" not in steps
     assert events == FULL_SEQUENCE  # the store stage is still announced, then the completion
 
@@ -85,12 +82,8 @@ def test_a_small_document_is_stored_by_embeds_last_commit_without_a_store_messag
 def test_a_document_with_more_chunks_than_a_store_batch_gets_its_store_message(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    steps = record_steps(ctx, monkeypatch)
     monkeypatch.setattr(store, "STORE_BATCH", 3)
-    document_id = add_document(ctx, "thirty_pages.pdf")
-    run(ctx, Stage.PARSE, document_id)
-    found, events = finished(ctx, document_id)
-    assert_stored(found)
+    found, events, steps = stored(ctx, monkeypatch, "thirty_pages.pdf")
     assert found["document"].chunks_total > 3
     assert steps.count("store") == 1
     assert events == FULL_SEQUENCE
@@ -118,13 +111,9 @@ def test_a_copy_that_fails_at_the_hand_over_keeps_the_vectors_and_leaves_the_wor
     published: list[dict[str, Any]] = []
     publish = ctx.publisher.publish
     monkeypatch.setattr(ctx.publisher, "publish", lambda events: (published.extend(events), publish(events)))
-    steps = record_steps(ctx, monkeypatch)
     embedder = record_embeddings(ctx)
-    document_id = add_document(ctx, "thirty_pages.pdf")
     with caplog.at_level(logging.WARNING, logger=store.__name__):
-        run(ctx, Stage.PARSE, document_id)
-    found, events = finished(ctx, document_id)
-    assert_stored(found)
+        found, events, steps = stored(ctx, monkeypatch, "thirty_pages.pdf")
     assert "could not store document" in caplog.text
     assert steps.count("store") == 1
     assert len(embedder.texts) == len(set(embedder.texts)) == found["document"].chunks_total
@@ -139,10 +128,6 @@ def test_a_chunk_left_without_its_vector_leaves_the_document_to_the_store_messag
     """As when the cache lost a vector between embed's read and its commit: the document is not
     completed with a chunk unstored, and the store message finds what is left to do."""
     first_copy(monkeypatch, lambda copy: copy.where(Chunk.index != 0))
-    steps = record_steps(ctx, monkeypatch)
-    document_id = add_document(ctx, "thirty_pages.pdf")
-    run(ctx, Stage.PARSE, document_id)
-    found, events = finished(ctx, document_id)
-    assert_stored(found)
+    _, events, steps = stored(ctx, monkeypatch, "thirty_pages.pdf")
     assert steps.count("store") == 1
     assert events == FULL_SEQUENCE
