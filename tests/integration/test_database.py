@@ -98,7 +98,8 @@ def test_a_store_that_fails_inside_the_hand_over_undoes_only_itself(
                     Chunk(document_id=document.id, index=index, page_start=1, page_end=1, text=chunk_text,
                           token_count=2, text_sha256=chunk_hash)
                 )  # fmt: skip
-        ensure_indexes(ctx, [ctx.embedder.dimensions or 0])
+        assert ctx.embedder.dimensions is not None  # the offline embedder's
+        ensure_indexes(ctx, [ctx.embedder.dimensions])
         first_copy(monkeypatch, lambda _: text("UPDATE chunks SET no_such_column = 1"))
         vectors = ctx.embedder.embed(texts)
         for attempt in ("fails", "stores"):

@@ -106,7 +106,7 @@ def test_the_slot_of_a_killed_holder_comes_back_while_others_keep_using_theirs(
 ) -> None:
     """Each hold expires on its own: a counter whose expiry every call renewed (dramatiq's
     ``ConcurrentRateLimiter``) kept a dead process's slot for as long as traffic went on."""
-    ttl_ms = 1500
+    ttl_ms = 3000
     shared = SharedSlots(client, "slots-test", limit=2, ttl_ms=ttl_ms, poll_s=0.05)
     dying = subprocess.Popen(
         [sys.executable, "-c", DIES_HOLDING, redis_server.url, str(ttl_ms)], stdout=subprocess.PIPE
@@ -121,7 +121,8 @@ def test_the_slot_of_a_killed_holder_comes_back_while_others_keep_using_theirs(
     while time.monotonic() < busy_until:
         shared.call(lambda: None, abandoned=threading.Event(), check=lambda: None)
 
-    inside, leave = threading.Barrier(3, timeout=ttl_ms / 2000), threading.Event()
+    # Within two thirds of a hold: a counter renewed by the first holder's take would outlast that.
+    inside, leave = threading.Barrier(3, timeout=ttl_ms / 1500), threading.Event()
 
     def hold() -> None:
         shared.call(lambda: (inside.wait(), leave.wait(30)), abandoned=threading.Event(), check=lambda: None)
