@@ -72,6 +72,22 @@ def _upgrade_lock(engine: Engine) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def vector_index_name(dimensions: int) -> str:
+    return f"ix_chunks_embedding_hnsw_{dimensions}"
+
+
+def vector_index_ready(connection: Connection, dimensions: int) -> bool:
+    """Whether vectors of ``dimensions`` can be stored with no index to make first: it exists, or
+    there is none to make (SQLite, or more dimensions than HNSW takes). A read, for writers that
+    must not run DDL in their transaction."""
+    if connection.dialect.name != "postgresql" or dimensions > HNSW_MAX_DIMENSIONS:
+        return True
+    return (
+        connection.execute(text("SELECT to_regclass(:name)"), {"name": vector_index_name(dimensions)}).scalar()
+        is not None
+    )
+
+
 def ensure_vector_index(engine: Engine, dimensions: int) -> bool:
     """An HNSW (cosine) index over the chunks whose vectors have ``dimensions``, on Postgres. The
     column has no fixed dimension, so the index is on a cast, one per dimension in use; ``False``
@@ -83,7 +99,7 @@ def ensure_vector_index(engine: Engine, dimensions: int) -> bool:
             "no HNSW index for %d-dimensional vectors (pgvector takes at most %d)", dimensions, HNSW_MAX_DIMENSIONS
         )
         return False
-    name = f"ix_chunks_embedding_hnsw_{dimensions}"
+    name = vector_index_name(dimensions)
     statement = text(
         f"CREATE INDEX IF NOT EXISTS {name} ON chunks "
         f"USING hnsw ((embedding::vector({dimensions})) vector_cosine_ops) "
@@ -95,6 +111,6 @@ def ensure_vector_index(engine: Engine, dimensions: int) -> bool:
     except DBAPIError:
         # Another process created it at the same moment; anything else shows in the check below.
         with engine.connect() as connection:
-            if connection.execute(text("SELECT to_regclass(:name)"), {"name": name}).scalar() is None:
+            if not vector_index_ready(connection, dimensions):
                 raise
     return True

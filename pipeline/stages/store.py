@@ -30,7 +30,7 @@ from pipeline.embedders import Embedder
 from pipeline.messages import Step
 from pipeline.metrics import CHUNKS_STORED
 from pipeline.models import CachedEmbedding, Chunk
-from pipeline.schema import ensure_vector_index
+from pipeline.schema import ensure_vector_index, vector_index_ready
 from pipeline.stages.run import StageRun
 
 #: Chunks updated per transaction (and per progress event).
@@ -83,10 +83,10 @@ def ensure_indexes(ctx: Context, dimensions: Iterable[int]) -> None:
 
 def store_in_hand_over(ctx: Context, session: Session, document_id: str, chunk_count: int) -> bool:
     """Store's whole work in the transaction that hands a document over to it, when that work is one
-    statement: the document's chunks fit one batch, and this process has made the index of their
-    vectors' dimension (in a store message: DDL has no place in embed). Whether the document
-    completed; if not (a vector is missing from the cache, the copy failed), nothing of the attempt
-    is kept, and the store message does the work as before."""
+    statement: the document's chunks fit one batch, and their vectors' index needs no making (DDL
+    has no place in embed: a store message makes it). Whether the document completed; if not (a
+    vector is missing from the cache, the copy failed), nothing of the attempt is kept, and the
+    store message does the work as before."""
     if not 0 < chunk_count <= STORE_BATCH:
         return False
     embedder = ctx.embedder
@@ -96,7 +96,7 @@ def store_in_hand_over(ctx: Context, session: Session, document_id: str, chunk_c
     try:
         with session.begin_nested():
             dimensions = {embedder.dimensions} if fixed else set(session.scalars(sql.dimensions, params))
-            if not dimensions <= ctx.indexed_dimensions:
+            if not _indexed(ctx, session, dimensions):
                 raise _NotInOneStatement
             session.execute(sql.copy, {**params, "_first": 0, "_last": chunk_count - 1})
             if session.scalar(sql.unstored_count, params):
@@ -107,6 +107,18 @@ def store_in_hand_over(ctx: Context, session: Session, document_id: str, chunk_c
         log.warning("could not store document %s with its hand-over: %s", document_id, exc)
         return False
     return lifecycle.complete(session, document_id, chunks_stored=ALL_CHUNKS) is not None
+
+
+def _indexed(ctx: Context, session: Session, dimensions: set[int]) -> bool:
+    """Whether each dimension's index is there: made by this process, or found by a read. Which
+    process runs a store message is the broker's choice, so one that never ran one must not wait
+    for one to learn that another process made the index."""
+    connection = session.connection()
+    for dimension in dimensions - ctx.indexed_dimensions:
+        if not vector_index_ready(connection, dimension):
+            return False
+        ctx.indexed_dimensions.add(dimension)
+    return True
 
 
 class _NotInOneStatement(Exception):
