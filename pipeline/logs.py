@@ -54,9 +54,10 @@ def configure_logging(settings: Settings) -> None:
     for handler in root.handlers:  # dramatiq's worker processes come with their own (a pipe to the parent)
         handler.setFormatter(formatter)
     root.setLevel(level)
-    for name in _OWN_HANDLERS:
+    for name in _OWN_HANDLERS:  # uvicorn sets them to INFO before the app is imported: ours rules
         logger = logging.getLogger(name)
         logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
         logger.propagate = True
     for name in _NOISY:
         logging.getLogger(name).setLevel(logging.WARNING)
