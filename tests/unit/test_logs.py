@@ -19,6 +19,7 @@ def restored_logging() -> Iterator[None]:
     saved = root.level, [(h, h.formatter) for h in root.handlers], {n: logging.getLogger(n).level for n in UVICORN}
     yield
     root.setLevel(saved[0])
+    root.handlers[:] = [handler for handler, _ in saved[1]]
     for handler, formatter in saved[1]:
         handler.setFormatter(formatter)
     for name, level in saved[2].items():
