@@ -14,7 +14,7 @@ from pipeline.stages.embed import run_embed
 from pipeline.stages.embed_ahead import run_embed_ahead
 from pipeline.stages.pacing import Deadline
 from pipeline.stages.parse import run_parse, run_parse_range
-from pipeline.stages.provider import CircuitOpen
+from pipeline.stages.provider_gate import CircuitOpen
 from pipeline.stages.run import StageRun
 from pipeline.stages.store import run_store
 from pipeline.stages.waiting import wait_for_provider

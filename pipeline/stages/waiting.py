@@ -11,7 +11,7 @@ from pipeline import lifecycle
 from pipeline.context import Context
 from pipeline.errors import ProviderOutage
 from pipeline.messages import Route
-from pipeline.stages.provider import CircuitOpen
+from pipeline.stages.provider_gate import CircuitOpen
 
 log = logging.getLogger(__name__)
 
