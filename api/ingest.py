@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select
 
 from api.errors import APIError
 from api.uploads import ReceivedFile
 from pipeline import lifecycle
 from pipeline.context import Context
+from pipeline.db import insert_if_new
 from pipeline.messages import Priority
 from pipeline.models import Document, Stage, Status
 from pipeline.pdf import looks_like_pdf, remove_password
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 # instance state) cost more than the rest of its bookkeeping, for rows that are plain values.
 _DOCUMENTS = Document.__table__  # type: ignore[attr-defined]
 _BY_CONTENT = select(_DOCUMENTS).where(_DOCUMENTS.c.sha256 == bindparam("sha256"))
-_INSERT = insert(_DOCUMENTS)
 
 
 @dataclass
@@ -48,15 +48,9 @@ def ingest(
     password: str | None = None,
     priority: Priority = Priority.NORMAL,
 ) -> Ingested:
-    existing = _by_content(ctx, received.sha256)
-    if existing is not None:
-        if not reprocess:
-            received.path.unlink(missing_ok=True)
-            return Ingested(existing, created=False)
-        if password:
-            remove_password(received.path, password)
-        return Ingested(_reprocess(ctx, existing, received, priority), created=True)
-
+    """A new document for new content; the known one for content seen before (queued again from
+    scratch with ``reprocess``). New content is the common case, so it is inserted first, and only a
+    row with the same hash already there costs a read."""
     if password:
         remove_password(received.path, password)
     document = Document.model_construct(
@@ -65,20 +59,22 @@ def ingest(
     target = ctx.upload_path(document.id)
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(received.path, target)
-    try:
+    for _ in range(2):  # the known row may be deleted between the insert and the read: insert again
         with ctx.session() as session:
-            session.connection().execute(
-                _INSERT, {column.name: getattr(document, column.name) for column in _DOCUMENTS.c}
+            created = insert_if_new(
+                session, Document, {column.name: getattr(document, column.name) for column in _DOCUMENTS.c}
             )
-    except IntegrityError:
-        # The same bytes were uploaded concurrently and the other request won.
-        target.unlink(missing_ok=True)
-        winner = _by_content(ctx, received.sha256)
-        if winner is None:
-            raise
-        return Ingested(winner, created=False)
-    _enqueue_or_undo(ctx, document)
-    return Ingested(document, created=True)
+        if created:
+            _enqueue_or_undo(ctx, document)
+            return Ingested(document, created=True)
+        existing = _by_content(ctx, received.sha256)
+        if existing is not None:
+            if not reprocess:
+                target.unlink(missing_ok=True)
+                return Ingested(existing, created=False)
+            return Ingested(_reprocess(ctx, existing, target, priority), created=True)
+    target.unlink(missing_ok=True)
+    raise APIError(409, "upload_conflict", "a document with the same content was being deleted meanwhile; try again")
 
 
 def _by_content(ctx: Context, sha256: str) -> Document | None:
@@ -87,11 +83,11 @@ def _by_content(ctx: Context, sha256: str) -> Document | None:
     return None if row is None else Document.model_construct(**row._mapping)
 
 
-def _reprocess(ctx: Context, existing: Document, received: ReceivedFile, priority: Priority) -> Document:
+def _reprocess(ctx: Context, existing: Document, upload: Path, priority: Priority) -> Document:
     if existing.status in (Status.QUEUED, Status.RUNNING):
-        received.path.unlink(missing_ok=True)
+        upload.unlink(missing_ok=True)
         raise APIError(409, "already_processing", f"document {existing.id} is {existing.status}; wait or cancel it")
-    os.replace(received.path, ctx.upload_path(existing.id))
+    os.replace(upload, ctx.upload_path(existing.id))
     with ctx.session() as session:
         document = lifecycle.requeue_from_scratch(session, existing.id, priority=priority.value)
     if document is None:

@@ -54,6 +54,21 @@ def insert_ignoring_duplicates(session: Session, table: type[SQLModel], rows: li
     connection.execute(_insert_ignoring(table.__table__, connection.dialect.name), rows)  # type: ignore[attr-defined]
 
 
+def insert_if_new(session: Session, table: type[SQLModel], row: dict[str, Any]) -> bool:
+    """Insert one row unless one with the same unique key is there; whether it was inserted. One
+    statement where a read first and then an insert took two, and no failed statement to roll back."""
+    connection = session.connection()
+    statement = _insert_returning_key(table.__table__, connection.dialect.name)  # type: ignore[attr-defined]
+    return connection.execute(statement, row).first() is not None
+
+
+@cache
+def _insert_returning_key(table: Table, dialect: str) -> Insert:
+    """The key of an inserted row, none of an ignored one: psycopg reports no row count for
+    ``ON CONFLICT DO NOTHING``."""
+    return _insert_ignoring(table, dialect).returning(*table.primary_key.columns)
+
+
 @cache
 def _insert_ignoring(table: Table, dialect: str) -> Insert:
     if dialect == "postgresql":

@@ -47,10 +47,13 @@ async def upload_documents(request: Request, ctx: ContextDep, reprocess: bool = 
             validate(received)
         password = form.fields.get("password") or None
         priority = _priority(form.fields.get("priority"))
-        results = [
-            await run_in_threadpool(ingest, ctx, received, reprocess=reprocess, password=password, priority=priority)
-            for received in form.files
-        ]
+        # One hop to a worker thread for all the files, not one each.
+        results = await run_in_threadpool(
+            lambda: [
+                ingest(ctx, received, reprocess=reprocess, password=password, priority=priority)
+                for received in form.files
+            ]
+        )
     finally:
         form.discard()
 

@@ -155,26 +155,49 @@ def test_same_bytes_return_the_existing_document(client: TestClient, ctx: Contex
     assert busy.json()["error"]["type"] == "already_processing"
 
 
-def test_the_same_bytes_uploaded_concurrently_answer_with_the_request_that_won(
+def test_new_content_is_inserted_without_a_lookup_first(
     client: TestClient, ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The losing request's look for the content ran before the winner's insert: its own insert
-    then meets the unique hash, and it answers with the winner, leaving no file or message behind."""
-    first = post(client, "a.pdf", variant(8))
+    """New content is the common case: its insert is the check. Only content already there costs a
+    read, for the existing document to answer with."""
     real, lookups = api.ingest._by_content, []
 
-    def late_lookup(ctx: Context, sha256: str) -> object:
+    def counted_lookup(ctx: Context, sha256: str) -> object:
         lookups.append(sha256)
-        return None if len(lookups) == 1 else real(ctx, sha256)
+        return real(ctx, sha256)
 
-    monkeypatch.setattr(api.ingest, "_by_content", late_lookup)
+    monkeypatch.setattr(api.ingest, "_by_content", counted_lookup)
+    first = post(client, "a.pdf", variant(8))
+    assert first.status_code == 202
+    assert lookups == []
     second = post(client, "b.pdf", variant(8))
     assert second.status_code == 200
     assert second.json()["id"] == first.json()["id"]
-    assert second.json()["filename"] == "a.pdf"
-    assert len(lookups) == 2, "the miss, then the winner found after the insert failed"
+    assert len(lookups) == 1
     assert queued(ctx) == 1
     assert sorted(p.name for p in ctx.settings.uploads_dir.iterdir()) == [f"{first.json()['id']}.pdf"]
+    assert leftovers(ctx) == []
+
+
+def test_content_whose_document_is_deleted_between_the_insert_and_the_lookup_is_inserted_again(
+    client: TestClient, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The insert met the hash of a document that was deleted before the lookup could read it: the
+    upload is new after all."""
+    first = post(client, "a.pdf", variant(9)).json()
+    real = api.ingest._by_content
+
+    def deleted_meanwhile(ctx: Context, sha256: str) -> object:
+        assert client.delete(f"/documents/{first['id']}").status_code == 204
+        monkeypatch.setattr(api.ingest, "_by_content", real)
+        return None
+
+    monkeypatch.setattr(api.ingest, "_by_content", deleted_meanwhile)
+    again = post(client, "b.pdf", variant(9))
+    assert again.status_code == 202
+    assert again.json()["id"] != first["id"]
+    assert again.json()["filename"] == "b.pdf"
+    assert sorted(p.name for p in ctx.settings.uploads_dir.iterdir()) == [f"{again.json()['id']}.pdf"]
     assert leftovers(ctx) == []
 
 
