@@ -33,31 +33,31 @@ T = TypeVar("T")
 PROBE_WAIT_S = 2.0
 
 # KEYS: holders, circuit open, failures, probe. ARGV: this holder, its hold (ms, the probe's too), the
-# limit, the failure threshold, the wait while another probes (ms). Returns {1, 0} with a slot taken;
-# {0, ms} refused by the circuit for ms; {0, 0} no slot free. Redis's own clock, so worker hosts whose
-# clocks disagree still agree on who expired.
+# limit, the failure threshold, the wait while another probes (ms). Returns {1, 0, 0} with a slot
+# taken, {1, 0, 1} with a slot taken as the probe; {0, ms, 0} refused by the circuit for ms; {0, 0, 0}
+# no slot free. Redis's own clock, so worker hosts whose clocks disagree still agree on who expired.
 _ENTER = """
 if redis.replicate_commands then redis.replicate_commands() end
 local open_ms = redis.call('PTTL', KEYS[2])
 if open_ms > 0 then
-  return {0, open_ms}
+  return {0, open_ms, 0}
 end
 local probing = tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[4])
 if probing and redis.call('EXISTS', KEYS[4]) == 1 then
-  return {0, tonumber(ARGV[5])}
+  return {0, tonumber(ARGV[5]), 0}
 end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
-  return {0, 0}
+  return {0, 0, 0}
 end
 if probing then
   redis.call('SET', KEYS[4], 1, 'PX', ARGV[2])
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {1, 0}
+return {1, 0, probing and 1 or 0}
 """
 
 
@@ -104,11 +104,14 @@ class ProviderGate:
         """``fn()`` once the circuit lets it through and a slot is free; ``CircuitOpen`` if the circuit
         does not. ``check`` runs between waits for a slot (it may raise: a deadline); once
         ``abandoned`` is set, a caller still waiting gives up with ``SlotWaitAbandoned``. A call that
-        returns closes the circuit; one that raises leaves counting failures to ``failed``."""
+        returns closes the circuit; one that raises leaves counting failures to ``failed``, and if it
+        was the probe, lets the next caller probe: a failure of its own (a rejected input, a time
+        limit) says nothing about the provider, and must not keep every caller waiting until the
+        probe's hold expires."""
         holder = uuid.uuid4().hex
         args = [holder, self.hold_ms, self.limit, self.threshold, int(PROBE_WAIT_S * 1000)]
         while True:
-            taken, refused_ms = self._enter(keys=self._keys, args=args)
+            taken, refused_ms, probe = self._enter(keys=self._keys, args=args)
             if taken:
                 break
             if refused_ms:
@@ -120,7 +123,7 @@ class ProviderGate:
         try:
             result = fn()
         except BaseException:
-            self._leave(holder, succeeded=False)
+            self._leave(holder, succeeded=False, probe=bool(probe))
             raise
         self._leave(holder, succeeded=True)
         return result
@@ -133,11 +136,13 @@ class ProviderGate:
         self.client.pipeline().set(self.open_key, failures, px=self.open_ms).delete(self.probe_key).execute()
         return self.open_ms / 1000
 
-    def _leave(self, holder: str, *, succeeded: bool) -> None:
+    def _leave(self, holder: str, *, succeeded: bool, probe: bool = False) -> None:
         # Tokens nobody waited for are trimmed to one per slot, and expire.
         pipe = self.client.pipeline(transaction=False)
         pipe.zrem(self.holders_key, holder)
         pipe.rpush(self.freed_key, 1).ltrim(self.freed_key, -self.limit, -1).pexpire(self.freed_key, self.hold_ms)
         if succeeded:
             pipe.delete(self.failures_key, self.open_key, self.probe_key)
+        elif probe:  # a counted failure has reopened the circuit already; this frees the probe otherwise
+            pipe.delete(self.probe_key)
         pipe.execute()

@@ -228,3 +228,19 @@ def test_once_the_circuit_has_been_open_its_time_one_caller_probes_and_its_succe
     assert not client.exists(f"{CIRCUIT}:failures", f"{CIRCUIT}:probe"), "the probe's success closed the circuit"
     assert passes(shared)
     assert passes(shared)
+
+
+def test_a_probe_that_fails_for_a_reason_of_its_own_lets_the_next_caller_probe(client: redis.Redis) -> None:
+    """Not the provider's failure (``failed`` was not called): the circuit stays half-open, and the
+    next caller probes at once instead of waiting out the first probe's hold."""
+    shared = gate(client, threshold=2)
+    client.set(f"{CIRCUIT}:failures", 2)
+
+    def rejected_input() -> None:
+        raise ValueError("the input was refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        shared.call(rejected_input, abandoned=threading.Event(), check=lambda: None)
+    assert not client.exists(f"{CIRCUIT}:probe")
+    assert passes(shared), "the next caller probed, and its success closed the circuit"
+    assert not client.exists(f"{CIRCUIT}:failures")
