@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     parse_range_pages: int = Field(
         default=500,
         ge=1,
-        description="The most pages one parse message reads: a big document is split into a range per live "
-        "worker process, of 100 pages at least and of this many at most.",
+        description="The most pages one parse message reads: a big document is split into a range per worker "
+        "process free to take one, of 100 pages at least and of this many at most.",
     )
     parse_prefetch: int = Field(
         default=1,

@@ -22,7 +22,6 @@ from pipeline.messages import queue_names
 from pipeline.models import CachedEmbedding, Chunk, Document, Event, Page, Stage, Status
 from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
-from pipeline.stages.parse import range_size
 from tests.conftest import FIXTURES
 
 
@@ -237,20 +236,3 @@ def test_store_sends_back_to_embed_what_the_cache_no_longer_has(ctx: Context, wo
     assert after["document"].status == Status.COMPLETED
     assert after["cache"] == before["cache"], "embedded again"
     assert after["chunks"] == before["chunks"]
-
-
-@pytest.mark.parametrize(
-    ("total", "most", "workers", "size"),
-    [
-        (30, 500, 2, 30),  # small: one range, no second opening of the file
-        (300, 500, 2, 150),  # a share per worker process
-        (1000, 500, 2, 500),
-        (1000, 500, 8, 125),
-        (150, 500, 8, 100),  # never under the fewest worth a message
-        (5000, 500, 2, 500),  # never over the most
-        (300, 500, None, 300),  # no Redis to count workers on: one range
-        (30, 25, 2, 25),  # the setting wins over the fewest
-    ],
-)
-def test_a_big_document_gets_a_range_per_worker_process(total: int, most: int, workers: int | None, size: int) -> None:
-    assert range_size(total, most, lambda: workers) == size
