@@ -1,20 +1,17 @@
 """parse: pypdf page by page into ``pages``, then chunks with their page ranges into ``chunks``.
 
 ``parse`` opens the file, checks it and counts its pages. A small document is read right there; a
-big one is split into a range for this worker process and one for each other live process with no
-parse work of its own (parsing holds the GIL, so only processes share it), each a ``parse_range``
-message, so every free process takes a share and a failing range is retried alone. Each range
-opens the file again, which costs about a tenth of reading it: ranges are never under
-``FEWEST_PAGES_PER_RANGE`` pages, nor over ``parse_range_pages``, and none go to processes that
-have documents of their own waiting or being read (there a range would only wait, and cost the
-opening anyway). Each batch of pages is committed with the document's ``pages_parsed`` counter, so
-the ranges' progress adds up, and the one commit that brings it to ``pages_total`` makes the chunks
-and hands on to embed. A document read whole in one batch (most small ones) has its pages stored in
-the transaction that writes its chunks and hands it over: one commit, where a separate one for the
-pages would add a write transaction and a read of the pages back. While many pages remain unread, a
-range that extends the document's opening pages (the one from page 1, or one that starts where the
-stored pages end) sends ``embed_ahead`` for them, so that a big document's embedding overlaps its
-reading (``pipeline.stages.embed_ahead``).
+big one is split into page ranges (``pipeline.stages.page_ranges``), each but the first sent as a
+``parse_range`` message, so every free worker process takes a share and a failing range is retried
+alone; ``parse`` reads the first with the file it already has open. Each batch of pages is
+committed with the document's ``pages_parsed`` counter, so the ranges' progress adds up, and the
+one commit that brings it to ``pages_total`` makes the chunks and hands on to embed. A document
+read whole in one batch (most small ones) has its pages stored in the transaction that writes its
+chunks and hands it over: one commit, where a separate one for the pages would add a write
+transaction and a read of the pages back. While many pages remain unread, a range that extends the
+document's opening pages (the one from page 1, or one that starts where the stored pages end)
+sends ``embed_ahead`` for them, so that a big document's embedding overlaps its reading
+(``pipeline.stages.embed_ahead``).
 
 Pages already stored are not read again: a redelivered or retried message resumes where the last
 attempt stopped.
@@ -22,12 +19,10 @@ attempt stopped.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 from pypdf import PdfReader
-from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select
-from sqlmodel import Session
+from sqlalchemy import bindparam, delete, func, insert, select
 
 from pipeline import lifecycle
 from pipeline.chunking import ChunkSpec, chunk_pages
@@ -35,14 +30,12 @@ from pipeline.db import insert_ignoring_duplicates
 from pipeline.errors import CorruptPdf, NoText, StopProcessing, TooManyPages
 from pipeline.messages import Step
 from pipeline.metrics import PAGES
-from pipeline.models import Chunk, Document, Page, Stage, Status
+from pipeline.models import Chunk, Page, Stage
 from pipeline.pdf import decompression_limits, open_pdf, page_count, read_page
-from pipeline.queues import live_workers
 from pipeline.stages.pacing import Pacer
+from pipeline.stages.page_ranges import other_workers, plan_ranges, splittable
 from pipeline.stages.run import StageRun
 
-#: Fewer pages than this are not worth a message and a second opening of the file.
-FEWEST_PAGES_PER_RANGE = 100
 #: A range that extends the document's opening pages sends ``embed_ahead`` each time it has read this
 #: many more pages (and when it is done), while at least this many of the document's pages are still
 #: unread: enough left to read for the early embedding to be done before the hand-over, and not so
@@ -69,30 +62,6 @@ _STORED_IN_RANGE = _STORED.where(_PAGES.c.number.between(bindparam("first"), bin
 _STORED_BEFORE = select(func.count()).where(
     _PAGES.c.document_id == bindparam("document_id"), _PAGES.c.number < bindparam("first")
 )
-_DOCUMENTS = Document.__table__  # type: ignore[attr-defined]
-#: Other documents with parse work a process will take before any range sent now: waiting for their
-#: parse, or being read with at least a range's worth of pages to go; counted up to ``most``. One
-#: still opening its file has no page count yet: its size stands in, against this document's bytes
-#: a page.
-_PARSE_WORK_ELSEWHERE = select(func.count()).select_from(
-    select(literal(1))
-    .where(
-        _DOCUMENTS.c.id != bindparam("document_id"),
-        or_(
-            _DOCUMENTS.c.status == Status.QUEUED,
-            and_(
-                _DOCUMENTS.c.status == Status.RUNNING,
-                _DOCUMENTS.c.stage == Stage.PARSE,
-                or_(
-                    _DOCUMENTS.c.pages_total - _DOCUMENTS.c.pages_parsed >= bindparam("fewest"),
-                    and_(_DOCUMENTS.c.pages_total == 0, _DOCUMENTS.c.size_bytes >= bindparam("fewest_bytes")),
-                ),
-            ),
-        ),
-    )
-    .limit(bindparam("most"))
-    .subquery()
-)
 _CHUNKS = Chunk.__table__  # type: ignore[attr-defined]
 #: A retried hand-over replaces the chunks an earlier attempt wrote. Core statements built once: the
 #: ORM's bulk paths cost as much again as the writes themselves for a small document's rows.
@@ -109,20 +78,14 @@ def run_parse(run: StageRun) -> None:
     if total > settings.max_pages:
         raise TooManyPages(f"the PDF has {total} pages; this service takes at most {settings.max_pages}")
 
-    big = total > min(settings.parse_range_pages, FEWEST_PAGES_PER_RANGE)
-    others = _other_workers(run) if big else 0
+    big = splittable(total, settings.parse_range_pages)
+    others = other_workers(ctx) if big else 0
     with ctx.session() as session:
         # The write lock first: parses deciding how to split decide one after the other (on SQLite;
         # on Postgres this locks only the row), each seeing the totals sent before it.
         held = lifecycle.hold(session, run.document_id) if big else None
         done = set(session.scalars(_STORED, {"document_id": run.document_id}))
-        free = _free_workers(session, held, total, others) if held else 0
-        size = range_size(total, settings.parse_range_pages, free)
-        ranges = [
-            (first, min(first + size - 1, total))
-            for first in range(1, total + 1, size)
-            if any(n not in done for n in range(first, min(first + size - 1, total) + 1))
-        ]
+        ranges = plan_ranges(session, held, total, done, most=settings.parse_range_pages, others=others)
         if big or not ranges:
             # Ranges commit in any order: the total goes out before any of them. A big document
             # read in one range sends it too, so that parses deciding beside it see the work it
@@ -136,34 +99,6 @@ def run_parse(run: StageRun) -> None:
         run.send(Step.PARSE_RANGE, first, last)
     first, last = ranges[0]
     _parse_pages(run, reader, first, last, done=done, total=total)
-
-
-def range_size(total: int, most: int, free_workers: int) -> int:
-    """Pages per range of a ``total``-page document: a share for this worker process and one for
-    each other process free to take one."""
-    if total <= min(most, FEWEST_PAGES_PER_RANGE):
-        return total
-    share = math.ceil(total / (1 + free_workers))
-    return min(most, max(FEWEST_PAGES_PER_RANGE, share))
-
-
-def _other_workers(run: StageRun) -> int:
-    """Live worker processes besides this one (none known without Redis)."""
-    return (live_workers(run.ctx.broker, run.ctx.settings.worker_heartbeat_timeout_s) or 1) - 1
-
-
-def _free_workers(session: Session, document: Document, total: int, others: int) -> int:
-    """Of the ``others``, those left after one for each other document with parse work ahead of any
-    range sent now: under a backlog, splitting gains nothing and pays for every extra opening."""
-    if others <= 0:
-        return 0
-    params = {
-        "document_id": document.id,
-        "fewest": FEWEST_PAGES_PER_RANGE,
-        "fewest_bytes": math.ceil(FEWEST_PAGES_PER_RANGE * document.size_bytes / total),
-        "most": others,
-    }
-    return others - (session.scalar(_PARSE_WORK_ELSEWHERE, params) or 0)
 
 
 def run_parse_range(run: StageRun, first: int, last: int) -> None:

@@ -14,9 +14,10 @@ from pipeline import lifecycle
 from pipeline.context import Context
 from pipeline.messages import Priority, Route, Step
 from pipeline.models import Document, Stage, Status
-from pipeline.stages import parse
+from pipeline.stages import page_ranges, parse
 from pipeline.stages.pacing import Deadline
-from pipeline.stages.parse import range_size, run_parse
+from pipeline.stages.page_ranges import range_size
+from pipeline.stages.parse import run_parse
 from pipeline.stages.run import StageRun
 from tests.conftest import FIXTURES
 from tests.unit.test_stages import add_document
@@ -43,8 +44,8 @@ def test_a_big_document_gets_a_range_per_free_worker_process(total: int, most: i
 @pytest.fixture
 def two_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two live worker processes, and ranges from 10 pages: the 30-page fixture splits in two."""
-    monkeypatch.setattr(parse, "live_workers", lambda broker, timeout_s: 2)
-    monkeypatch.setattr(parse, "FEWEST_PAGES_PER_RANGE", 10)
+    monkeypatch.setattr(page_ranges, "live_workers", lambda broker, timeout_s: 2)
+    monkeypatch.setattr(page_ranges, "FEWEST_PAGES_PER_RANGE", 10)
 
 
 #: The 30-page fixture's size in bytes: a document that size has about 30 pages' worth of work.
