@@ -1,6 +1,7 @@
 """Throughput benchmark: pdfline end to end against the same work done with no queue (the floor).
 
     python tests/benchmarks/pipeline.py [--small 60 --medium 10 --large 2] [--repeat 3] [--big-pages 1000]
+                                        [--by-size 1200]
 
 - Corpus: text PDFs from the fixtures' prose generator, deterministic: many of 5 pages, some of 30,
   a few of 300 (written once to a cache folder).
@@ -19,6 +20,8 @@
   document's row to its completion in the database (``created_at`` to ``finished_at``), which
   leaves out the upload request and the event's way to the client.
 - SSE: ``tests/benchmarks/sse_fanout.py`` for ``--sse-subscribers`` watchers of one document.
+- By size (``--by-size PAGES``): the same comparison on three corpora of one document size each
+  (5, 30 and 300 pages), about PAGES pages apiece.
 - Big: one PDF of ``--big-pages`` pages through pdfline: peak RSS per worker process, and the
   longest the document's progress stood still.
 Not part of the test run; figures go in the README. For tuning: ``BENCH_UP_ARGS="--threads 2"``
@@ -175,6 +178,40 @@ def run_floor(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, wo
     return Run(
         "floor", len(documents), sum(p for _, p in documents), wall, _own_cpu_s() - cpu_before, latencies, parser_rss,
     )  # fmt: skip
+
+
+def compare(
+    documents: list[tuple[Path, int]], server: FakeEmbeddingServer, workdir: Path, repeat: int
+) -> tuple[Run, Run]:
+    """The floor and pdfline taking turns, so both see the same noise from neighbours; the runs with
+    the median wall time of each."""
+    floors, pdflines = [], []
+    for _ in range(repeat):
+        floors.append(run_floor(documents, server, workdir))
+        print(floors[-1].report())
+        requests_before = len(server.requests)
+        pdflines.append(run_pdfline(documents, server, workdir))
+        print(pdflines[-1].report())
+        print(f"  embedding requests: {len(server.requests) - requests_before}, max in flight {server.max_in_flight}")
+    return _median_run(floors), _median_run(pdflines)
+
+
+def by_size(pages: int, server: FakeEmbeddingServer, workdir: Path, repeat: int) -> str:
+    """The same comparison on corpora of one document size each, about ``pages`` pages apiece: what
+    the queue costs a document weighs against how much reading that document is."""
+    lines = [f"by document size, about {pages} pages each (medians of {repeat}):"]
+    for plan in ((pages // 5, 0, 0), (0, pages // 30, 0), (0, 0, max(1, pages // 300))):
+        documents = corpus(*plan)
+        floor, pdfline = compare(documents, server, workdir, repeat)
+        lines.append(
+            f"  {len(documents):4} of {documents[0][1]:3} pages: floor {_rates(floor)}; pdfline {_rates(pdfline)}; "
+            f"pdfline / floor {floor.wall_s / pdfline.wall_s:.2f}"
+        )
+    return "\n".join(lines)
+
+
+def _rates(run: Run) -> str:
+    return f"{run.pages / run.wall_s:4.0f} pages/s, {1000 * run.cpu_s / run.pages:4.1f} ms CPU/page"
 
 
 def _own_cpu_s() -> float:
@@ -467,6 +504,10 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=2, help="documents of 300 pages")
     parser.add_argument("--big-pages", type=int, default=1000, help="the single large document (0: skip)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the floor and pdfline, taking turns")
+    parser.add_argument(
+        "--by-size", type=int, default=0, metavar="PAGES",
+        help="also compare on corpora of one size each (5, 30, 300 pages), about PAGES pages apiece (0: skip)",
+    )  # fmt: skip
     parser.add_argument("--overhead-runs", type=int, default=15)
     parser.add_argument("--sse-subscribers", type=int, nargs="*", default=[1, 10, 1000], help="(none: skip)")
     args = parser.parse_args()
@@ -476,18 +517,11 @@ def main() -> None:
     server = embedding_server()
     try:
         with tempfile.TemporaryDirectory(prefix="pdfline-bench-") as workdir:
-            floors, pdflines = [], []
-            for _ in range(args.repeat):  # taking turns, so both see the same noise from neighbours
-                floors.append(run_floor(documents, server, Path(workdir)))
-                print(floors[-1].report())
-                requests_before = len(server.requests)
-                pdflines.append(run_pdfline(documents, server, Path(workdir)))
-                print(pdflines[-1].report())
-                requests = len(server.requests) - requests_before
-                print(f"  embedding requests: {requests}, max in flight {server.max_in_flight}")
-            floor, pdfline = _median_run(floors), _median_run(pdflines)
+            floor, pdfline = compare(documents, server, Path(workdir), args.repeat)
             print(f"median of {args.repeat}:\n{floor.report()}\n{pdfline.report()}")
             print(f"pdfline / floor throughput: {floor.wall_s / pdfline.wall_s:.2f}")
+            if args.by_size:
+                print(by_size(args.by_size, server, Path(workdir), args.repeat))
             if args.overhead_runs:
                 print(overhead(documents, server, Path(workdir), args.overhead_runs))
             if args.big_pages:
