@@ -16,13 +16,13 @@ from pathlib import Path
 from pypdf import PasswordType, PdfReader, PdfWriter, apply_configuration
 from pypdf.errors import LimitReachedError
 
-from pipeline import pdf_encoding_cache
+from pipeline import pypdf_speedups
 from pipeline.errors import CorruptPdf, Encrypted, NotAPdf
 from pipeline.page_timer import PageTimeLimit, call_with_time_limit
 
 log = logging.getLogger(__name__)
 
-pdf_encoding_cache.install()  # here: whatever reads pages reads them through this module
+pypdf_speedups.install()  # here: whatever reads pages reads them through this module
 
 #: The PDF spec allows junk before the header; readers look this far for it.
 HEADER_SEARCH_BYTES = 1024

@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from fixtures.make_fixtures import write_text_pdf  # noqa: E402
-from pipeline import pdf_encoding_cache  # noqa: E402
+from pipeline import pypdf_speedups  # noqa: E402
 from pipeline.chunking import chunk_pages  # noqa: E402
 from pipeline.cli.local_redis import free_port  # noqa: E402
 from pipeline.embedders import OpenAIEmbedder  # noqa: E402
@@ -119,7 +119,7 @@ def embedding_server() -> FakeEmbeddingServer:
 def _parse(path: str) -> tuple[str, list[str]]:
     from pypdf import PdfReader
 
-    pdf_encoding_cache.install()  # the pypdf pdfline reads with: the comparison is about the queue
+    pypdf_speedups.install()  # the pypdf pdfline reads with: the comparison is about the queue
     return path, [page.extract_text() or "" for page in PdfReader(path).pages]
 
 
