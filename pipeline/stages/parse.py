@@ -205,7 +205,7 @@ def _hand_over(run: StageRun, pages: Sequence[Mapping[str, object]], *, store: b
     if pages and len(skipped) == len(pages):
         _record(run, unstored, page_counters)
         raise CorruptPdf(f"none of the {len(pages)} pages could be read; the first: {skipped[0]}")
-    without_text = sum(1 for text in texts if not text.split())
+    without_text = sum(1 for text in texts if not text or text.isspace())
     if without_text == len(texts):
         _record(run, unstored, {**page_counters, "pages_without_text": without_text})
         raise NoText(f"none of the {len(texts)} pages has extractable text; it is probably a scan")
