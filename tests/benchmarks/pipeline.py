@@ -11,8 +11,9 @@
   document uploaded at once, timed to the last one completed (seen on ``/events``).
 - The floor and pdfline take turns ``--repeat`` times; the run with the median wall time of each is
   compared (a shared 2-core machine is noisy: single runs of the same code vary by a third).
-- Floor: the same work in one program with no queue: a process per core parsing, batched embedding
-  requests with pdfline's batch size and concurrency limit, bulk inserts into SQLite.
+- Floor: the same work in one program with no queue: a process per core parsing (pypdf with
+  pdfline's fast paths), batched embedding requests with pdfline's batch size and concurrency
+  limit, bulk inserts into SQLite.
 - Overhead per document: small documents sent one at a time through an idle pipeline, and the same
   work done in this process; the difference of their medians is what the queue adds (the upload,
   hops between stages, progress and event writes). The end is seen on ``/events``, as a user would;
