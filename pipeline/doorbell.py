@@ -103,8 +103,12 @@ class DoorbellRedisBroker(RedisBroker):
 
 class DoorbellConsumer(Consumer):
     """The Redis consumer, waiting on its queue's bell when the queue is empty or its prefetch is
-    full. A finished message rings only in the second case, so that the freed slot is filled at once:
-    after a look that found the queue empty, only a new message (which rings itself) is worth a look."""
+    full. A fetch that brings back fewer messages than it had room for has emptied the queue: once
+    they are handed out, the consumer waits for a ring before it looks again, where dramatiq's would
+    fetch at once and find nothing (a wasted script call for each message of a queue with room to
+    spare). A finished message rings only when its consumer was full, so that the freed slot is
+    filled at once: after a look that found the queue empty, only a new message (which rings
+    itself) is worth a look."""
 
     def __init__(self, inner: Any, bell: threading.Event, *, idle_s: float, stopping: threading.Event) -> None:
         self.inner = inner  # dramatiq's _RedisConsumer
@@ -113,18 +117,32 @@ class DoorbellConsumer(Consumer):
         self.stopping = stopping
         #: Whether the last look may have skipped the fetch for want of a free slot.
         self.full = False
+        #: Whether the last fetch emptied the queue.
+        self.drained = False
 
     def __next__(self) -> MessageProxy | None:
+        inner = self.inner
+        if self.drained and not inner.message_cache:
+            self.drained = False
+            if not self._wait() or self.stopping.is_set():
+                return None
         self.bell.clear()  # before looking: a ring while the fetch runs is kept for the wait
+        room = inner.prefetch - inner.outstanding_message_count
         # Set before the inner consumer decides to fetch or not, and only worker threads change its
         # count meanwhile, by freeing slots: if it then finds itself full, so did this, and the ack
         # that frees a slot rings.
-        self.full = self.inner.outstanding_message_count >= self.inner.prefetch
-        message = next(self.inner)
+        self.full = room <= 0
+        fetches = room > 0 and not inner.message_cache
+        message = next(inner)
         if message is None:
-            # The worker's consumer thread sees that it should stop only between two calls.
-            self.bell.wait(STOPPING_POLL_S if self.stopping.is_set() else self.idle_s)
+            self._wait()  # the worker's consumer thread sees that it should stop only between two calls
+        elif fetches:
+            self.drained = 1 + len(inner.message_cache) < room
         return message
+
+    def _wait(self) -> bool:
+        """Until the bell rings (``True``), or the idle poll's time (``False``)."""
+        return self.bell.wait(STOPPING_POLL_S if self.stopping.is_set() else self.idle_s)
 
     def ack(self, message: MessageProxy) -> None:
         self.inner.ack(message)
