@@ -24,7 +24,8 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or request.query_params.get("api_key") or None
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
+    """``async``, as it never blocks: no trip through the thread pool for every request."""
     keys = request.app.state.context.settings.api_keys
     if not keys:
         return

@@ -11,7 +11,9 @@ from sqlmodel import Session
 from pipeline.context import Context
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
+    """``async`` because it never blocks: FastAPI runs a plain ``def`` dependency in its thread pool,
+    a hop there and back on every request."""
     return request.app.state.context  # type: ignore[no-any-return]
 
 
