@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import dramatiq
 import redis
 from dramatiq.brokers.stub import StubBroker
@@ -10,10 +12,10 @@ from periodiq import PeriodiqMiddleware
 
 from pipeline.context import Context
 from pipeline.db import create_db_engine
-from pipeline.doorbell import DoorbellRedisBroker
+from pipeline.doorbell import DoorbellRedisBroker, Prefetch
 from pipeline.events import NullPublisher, RedisEventPublisher
 from pipeline.jobs import declare_jobs
-from pipeline.messages import parse_queue_names
+from pipeline.messages import parse_queue_names, vectors_queue_names
 from pipeline.middleware import (
     DocumentHeartbeat,
     DocumentProgress,
@@ -42,6 +44,23 @@ def base_middleware(settings: Settings) -> list[Middleware]:
     ]
 
 
+def queue_prefetch(settings: Settings) -> dict[str, Prefetch]:
+    """Parse queues take ``parse_prefetch``. The ``.vectors`` queues take ``vectors_prefetch``, by
+    default what the worker's threads leave after its parses, so that a parse always finds a thread:
+    with dramatiq's figure (twice the threads), a process's threads could all be embed messages
+    waiting on the provider, its core idle, while its parse waited for one of them to finish."""
+    parses = settings.parse_prefetch
+    vectors: Prefetch = settings.vectors_prefetch or partial(_threads_left, parses)
+    return {
+        **dict.fromkeys(parse_queue_names(settings.queue_name), parses),
+        **dict.fromkeys(vectors_queue_names(settings.queue_name), vectors),
+    }
+
+
+def _threads_left(parses: int, threads: int) -> int:
+    return max(1, threads - parses)
+
+
 def build_broker(settings: Settings, *, stub: bool = False) -> dramatiq.Broker:
     """A Redis broker (no connection is made until first use), or a StubBroker for unit tests."""
     middleware = base_middleware(settings)
@@ -51,7 +70,7 @@ def build_broker(settings: Settings, *, stub: bool = False) -> dramatiq.Broker:
         url=settings.redis_url or DEFAULT_REDIS_URL,
         namespace=NAMESPACE,
         doorbell_channel=f"{NAMESPACE}:doorbell",
-        queue_prefetch=dict.fromkeys(parse_queue_names(settings.queue_name), settings.parse_prefetch),
+        queue_prefetch=queue_prefetch(settings),
         middleware=middleware,
         heartbeat_timeout=int(settings.worker_heartbeat_timeout_s * 1000),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import dramatiq
@@ -32,21 +32,29 @@ RECONNECT_S = 1.0
 #: While the worker shuts down, consumers look this often whether it is time to stop.
 STOPPING_POLL_S = 0.1
 
+#: A queue's prefetch: a number of messages, or a rule that makes one of the worker's thread count.
+Prefetch = int | Callable[[int], int]
+
 
 class DoorbellRedisBroker(RedisBroker):
     """``queue_prefetch`` caps, for the queues it names, how many messages a worker process takes
     at once, in place of dramatiq's one figure for every queue (twice the threads)."""
 
-    def __init__(self, *, doorbell_channel: str, queue_prefetch: dict[str, int] | None = None, **options: Any) -> None:
+    def __init__(
+        self, *, doorbell_channel: str, queue_prefetch: Mapping[str, Prefetch] | None = None, **options: Any
+    ) -> None:
         super().__init__(**options)
         self.doorbell_channel = doorbell_channel
-        self.queue_prefetch = queue_prefetch or {}
+        self.queue_prefetch = dict(queue_prefetch or {})
+        #: The booting worker's thread count, for the prefetch rules; ``None`` outside a worker.
+        self.worker_threads: int | None = None
         self._bells: dict[str, threading.Event] = {}
         self._listener: threading.Thread | None = None
         self._closing = threading.Event()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self.add_middleware(_WakeOnShutdown())
+        self.add_middleware(_CountThreads())
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         enqueued = super().enqueue(message, delay=delay)
@@ -63,9 +71,16 @@ class DoorbellRedisBroker(RedisBroker):
             if self._listener is None:
                 self._listener = threading.Thread(target=self._listen, name="pdfline-doorbell", daemon=True)
                 self._listener.start()
-        prefetch = self.queue_prefetch.get(queue_name, prefetch)
-        inner = super().consume(queue_name, prefetch, timeout=INNER_POLL_MS)
+        inner = super().consume(queue_name, self.prefetch_of(queue_name, prefetch), timeout=INNER_POLL_MS)
         return DoorbellConsumer(inner, bell, idle_s=timeout / 1000, stopping=self.stopping)
+
+    def prefetch_of(self, queue_name: str, default: int) -> int:
+        """The queue's prefetch; ``default`` (dramatiq's) for a queue without one, and for a rule
+        outside a worker."""
+        rule = self.queue_prefetch.get(queue_name, default)
+        if callable(rule):
+            return rule(self.worker_threads) if self.worker_threads else default
+        return rule
 
     def wake_all(self) -> None:
         with self._lock:
@@ -159,6 +174,14 @@ class DoorbellConsumer(Consumer):
 
     def close(self) -> None:
         self.inner.close()
+
+
+class _CountThreads(Middleware):
+    """Tells the broker its worker's thread count before any consumer starts."""
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        if isinstance(broker, DoorbellRedisBroker):
+            broker.worker_threads = worker.worker_threads
 
 
 class _WakeOnShutdown(Middleware):

@@ -89,6 +89,11 @@ def parse_queue_names(base: str) -> list[str]:
     return [queue_name(base, priority) for priority in Priority]
 
 
+def vectors_queue_names(base: str) -> list[str]:
+    """The queues of embed, store and embed_ahead messages, one per priority."""
+    return [queue_name(base, priority) + VECTORS_SUFFIX for priority in Priority]
+
+
 def queue_names(base: str) -> list[str]:
     """Every queue a stage message can be on."""
     return [

@@ -64,6 +64,10 @@ class FakeEmbeddingServer:
         self.malformed = False
         #: While set, every request fails with this status: the provider is down.
         self.outage: int | None = None
+        #: While cleared, successful answers wait for it (a minute at most): a provider that is slow
+        #: for as long as a test needs.
+        self.answering = threading.Event()
+        self.answering.set()
         #: Share of requests answered 500, drawn from a seeded generator.
         self.fault_rate = 0.0
         #: Every ``burst_every``-th request starts ``burst_size`` 429s in a row, with ``Retry-After``.
@@ -147,6 +151,7 @@ class FakeEmbeddingServer:
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 try:
+                    server.answering.wait(60)
                     if server.delay_s or server.delay_per_input_s:
                         time.sleep(server.delay_s + server.delay_per_input_s * len(inputs))
                 finally:

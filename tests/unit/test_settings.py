@@ -46,21 +46,3 @@ def test_embed_time_limit_must_outlast_the_clients_own_retries(monkeypatch: pyte
     settings = Settings()
     assert settings.stage_time_limit_s("embed") == 120
     assert settings.stage_hard_time_limit_ms("embed") == 132_000, "dramatiq's interrupt is only a backstop"
-
-
-def test_the_parse_queues_of_every_priority_get_the_parse_prefetch(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.broker import build_broker
-
-    monkeypatch.setenv("PDFLINE_PARSE_PREFETCH", "3")
-    broker = build_broker(Settings(queue_name="docs"))  # no connection until first use
-    assert broker.queue_prefetch == {"docs.high": 3, "docs": 3, "docs.low": 3}  # type: ignore[attr-defined]
-    assert Settings().parse_prefetch == 3
-
-
-def test_a_worker_process_takes_one_parse_at_a_time_by_default() -> None:
-    """Two parses in one process share its core (the GIL) while another process may stand idle;
-    the mixed-corpus benchmark ran 3-5% faster with one (README, "Pipeline benchmark")."""
-    from pipeline.broker import build_broker
-
-    broker = build_broker(Settings(queue_name="docs"))
-    assert broker.queue_prefetch == {"docs.high": 1, "docs": 1, "docs.low": 1}  # type: ignore[attr-defined]
