@@ -14,6 +14,8 @@
 - Floor: the same work in one program with no queue: a process per core parsing (pypdf with
   pdfline's fast paths), batched embedding requests with pdfline's batch size and concurrency
   limit, bulk inserts into SQLite.
+- Busy cores: how many of the machine's cores were busy during each run, on average (every
+  process's work, from ``/proc/stat``): what a side left idle it spent waiting, not computing.
 - Overhead per document: small documents sent one at a time through an idle pipeline, and the same
   work done in this process; the difference of their medians is what the queue adds (the upload,
   hops between stages, progress and event writes). The end is seen on ``/events``, as a user would;
@@ -81,6 +83,8 @@ class Run:
     cpu_s: float
     latencies_s: list[float]
     peak_rss_mb: list[float]
+    #: The machine's cores kept busy during the run, on average (every process, the stand-in server's too).
+    busy_cores: float
 
     def report(self) -> str:
         latencies = sorted(self.latencies_s)
@@ -89,7 +93,7 @@ class Run:
         return (
             f"{self.name:8} {self.documents / self.wall_s:6.2f} docs/s {self.pages / self.wall_s:7.1f} pages/s  "
             f"wall {self.wall_s:6.1f}s  latency p50 {p50:5.2f}s p95 {p95:5.2f}s  "
-            f"CPU {1000 * self.cpu_s / self.pages:5.1f} ms/page  "
+            f"CPU {1000 * self.cpu_s / self.pages:5.1f} ms/page  busy {self.busy_cores:4.2f} cores  "
             f"peak RSS {', '.join(f'{rss:.0f}' for rss in self.peak_rss_mb)} MB"
         )
 
@@ -160,12 +164,12 @@ def run_floor(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, wo
     one pool as wide as pdfline's embedding concurrency."""
     floor = Floor(server, workdir)
     cpu_before = _own_cpu_s()
-    started = time.perf_counter()
+    busy = BusyCores()
     latencies: list[float] = []
 
     def embed_and_store(path: str, texts: list[str]) -> None:
         floor.embed_and_store(path, texts)
-        latencies.append(time.perf_counter() - started)
+        latencies.append(time.perf_counter() - busy.started)
 
     documents_pool = concurrent.futures.ThreadPoolExecutor(16)
     futures = []
@@ -175,11 +179,12 @@ def run_floor(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, wo
         parser_rss = [_peak_rss_mb(pid) for pid in parsers._processes]  # type: ignore[attr-defined]
     for future in futures:
         future.result()
-    wall = time.perf_counter() - started
+    wall, busy_cores = busy.until(time.perf_counter())
     documents_pool.shutdown()
     floor.close()
     return Run(
         "floor", len(documents), sum(p for _, p in documents), wall, _own_cpu_s() - cpu_before, latencies, parser_rss,
+        busy_cores,
     )  # fmt: skip
 
 
@@ -309,9 +314,9 @@ def run_pdfline(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, 
         per_pid_before = {pid: _cpu_s(pid) for pid in up.tree()}
         cpu_before = sum(per_pid_before.values())
         finishes = Finishes(up.url)
-        started = time.perf_counter()
+        busy = BusyCores()
         ids = up.upload([path for path, _ in documents])
-        wall = up.wait_all(ids, finishes) - started
+        wall, busy_cores = busy.until(up.wait_all(ids, finishes))
         cpu = sum(_cpu_s(pid) for pid in up.tree()) - cpu_before
         finals = up.documents(ids)  # after the clock: reading the results back is not the work
         if os.environ.get("BENCH_VERBOSE"):  # where the CPU went, process by process
@@ -322,7 +327,7 @@ def run_pdfline(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, 
             print(f"  {len(failed)} documents did not complete: {failed[0]['error']}")
         latencies = [_seconds(d["finished_at"]) - _seconds(d["created_at"]) for d in finals if d["finished_at"]]
         return Run("pdfline", len(documents), sum(p for _, p in documents), wall, cpu, latencies,
-                   [_peak_rss_mb(pid) for pid in up.workers()])  # fmt: skip
+                   [_peak_rss_mb(pid) for pid in up.workers()], busy_cores)  # fmt: skip
     finally:
         up.stop()
 
@@ -481,6 +486,30 @@ def _cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BusyCores:
+    """How many of the machine's cores were busy from now to a moment soon after (``/proc/stat``:
+    user, system and interrupt time; time the hypervisor took, steal, is not ours). A run that keeps
+    fewer busy than there are cores waited on something besides the CPU."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self._busy_before = self._busy_s()
+
+    def until(self, end: float) -> tuple[float, float]:
+        """Wall seconds to ``end`` (``time.perf_counter()``, in the past), and the busy cores from
+        the start to now."""
+        busy, now = self._busy_s(), time.perf_counter()
+        return end - self.started, (busy - self._busy_before) / (now - self.started)
+
+    @staticmethod
+    def _busy_s() -> float:
+        try:
+            user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+        except (OSError, ValueError):
+            return float("nan")
+        return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb(pid: int) -> float:
