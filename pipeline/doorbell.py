@@ -38,7 +38,8 @@ Prefetch = int | Callable[[int], int]
 
 class DoorbellRedisBroker(RedisBroker):
     """``queue_prefetch`` caps, for the queues it names, how many messages a worker process takes
-    at once, in place of dramatiq's one figure for every queue (twice the threads)."""
+    at once, in place of dramatiq's one figure for every queue (twice the threads): a number, or a
+    rule that makes one of the threads the worker boots with."""
 
     def __init__(
         self, *, doorbell_channel: str, queue_prefetch: Mapping[str, Prefetch] | None = None, **options: Any
