@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import dramatiq
 import redis
 from dramatiq.brokers.stub import StubBroker
@@ -46,19 +44,18 @@ def base_middleware(settings: Settings) -> list[Middleware]:
 
 def queue_prefetch(settings: Settings) -> dict[str, Prefetch]:
     """Parse queues take ``parse_prefetch``. The ``.vectors`` queues take ``vectors_prefetch``, by
-    default what the worker's threads leave after its parses, so that a parse always finds a thread:
-    with dramatiq's figure (twice the threads), a process's threads could all be embed messages
-    waiting on the provider, its core idle, while its parse waited for one of them to finish."""
-    parses = settings.parse_prefetch
-    vectors: Prefetch = settings.vectors_prefetch or partial(_threads_left, parses)
+    default all the worker's threads but one, so that a parse always finds a thread: with dramatiq's
+    figure (twice the threads), a process's threads could all be embed messages waiting on the
+    provider, its core idle, while its parse waited for one of them to finish."""
+    vectors: Prefetch = settings.vectors_prefetch or _all_threads_but_one
     return {
-        **dict.fromkeys(parse_queue_names(settings.queue_name), parses),
+        **dict.fromkeys(parse_queue_names(settings.queue_name), settings.parse_prefetch),
         **dict.fromkeys(vectors_queue_names(settings.queue_name), vectors),
     }
 
 
-def _threads_left(parses: int, threads: int) -> int:
-    return max(1, threads - parses)
+def _all_threads_but_one(threads: int) -> int:
+    return max(1, threads - 1)
 
 
 def build_broker(settings: Settings, *, stub: bool = False) -> dramatiq.Broker:

@@ -81,9 +81,9 @@ class Settings(BaseSettings):
     vectors_prefetch: int | None = Field(
         default=None,
         ge=1,
-        description="Embed and store messages a worker process takes from each .vectors queue at once. By default "
-        "its threads less parse_prefetch: those messages mostly wait on the provider, and with every thread of a "
-        "process waiting there, its core stood idle while parses queued.",
+        description="Embed and store messages a worker process takes from each .vectors queue at once. By default all "
+        "its threads but one: those messages mostly wait on the provider, and with every thread of a process "
+        "waiting there, its core stood idle while parses queued.",
     )
     page_time_limit_s: float = Field(default=30.0, gt=0, description="A page taking longer is skipped and recorded.")
     max_pages: int = Field(default=5000, ge=1, description="Documents with more pages fail with too_many_pages.")
