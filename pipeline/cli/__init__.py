@@ -16,7 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
     up.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes")
-    up.add_argument("--threads", type=int, default=4, help="threads per worker process")
+    up.add_argument(
+        "--threads", type=int, help="threads per worker process (default 4; one process: the provider's slots and its parses, 6)"
+    )
 
     upload = commands.add_parser("upload", help="upload PDFs and wait for each to finish")
     upload.add_argument("files", nargs="+", type=Path)
