@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=8000)
     up.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes")
     up.add_argument(
-        "--threads", type=int, help="threads per worker process (default 4; one process: the provider's slots and its parses, 6)"
+        "--threads",
+        type=int,
+        help="threads per worker process (default 4; one process: the provider's slots and its parses, 6)",
     )
 
     upload = commands.add_parser("upload", help="upload PDFs and wait for each to finish")
