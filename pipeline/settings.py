@@ -166,6 +166,12 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{(self.data_dir / 'pdfline.db').resolve()}"
 
     @property
+    def longest_embedding_call_s(self) -> float:
+        """The longest one embedding call may take, its retries included, with a margin: how long a
+        hold on it (a provider slot, an ``embed_ahead`` claim) outlives a worker that died."""
+        return self.embedding_timeout_s * (self.embedding_max_retries + 1) + 60
+
+    @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
 

@@ -1,7 +1,8 @@
 """embed: vectors for every chunk text not yet in the embedding cache, in batches.
 
 Vectors go to the ``embeddings`` table keyed by (model, dimensions, text hash) and never travel in
-messages; a retried or redelivered message only embeds what is still missing.
+messages; a retried or redelivered message only embeds what is still missing. An ``embed_ahead``
+step still running for the document is waited for first: its texts would be missing too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pipeline.errors import StopProcessing
 from pipeline.messages import Step
 from pipeline.metrics import CHUNKS_EMBEDDED, CHUNKS_STORED, STAGE_SECONDS
 from pipeline.models import CachedEmbedding, Chunk, Document, Stage
+from pipeline.stages.ahead_claims import AheadClaims
 from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.pacing import Pacer
 from pipeline.stages.provider import GuardedProvider
@@ -52,6 +54,7 @@ _CACHED_OF_DIMENSIONS = _CACHED.where(_CACHE.c.dimensions == bindparam("dimensio
 def run_embed(run: StageRun) -> None:
     ctx, document_id, deadline = run.ctx, run.document_id, run.deadline
     embedder = ctx.embedder
+    AheadClaims.of(ctx, document_id).wait(deadline.check)  # before the cache is read
     with ctx.session() as session:
         hashes_and_texts = session.execute(_CHUNK_TEXTS, {"document_id": document_id}).all()
         cached = cached_hashes(session, embedder, [row[0] for row in hashes_and_texts])

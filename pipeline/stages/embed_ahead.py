@@ -8,7 +8,8 @@ the embed that follows the hand-over finds those texts in the embedding cache. E
 only for the windows that end past the pages the last one covered.
 
 Best effort: it writes only to the cache, moves nothing on the document, is never retried, and
-anything it leaves undone, embed does. A failure here is logged and dropped.
+anything it leaves undone, embed does. A failure here is logged and dropped. While it runs it holds
+a claim that embed waits on (``pipeline.stages.ahead_claims``), so a text is not paid for twice.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import bindparam, select
 from pipeline.chunking import chunk_pages
 from pipeline.metrics import CHUNKS_EMBEDDED
 from pipeline.models import Document, Page, Stage, Status
+from pipeline.stages.ahead_claims import AheadClaims
 from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.embed import cache_row, cached_hashes, save_vectors
 from pipeline.stages.provider import GuardedProvider
@@ -45,6 +47,11 @@ _OPENING_TEXTS = (
 def run_embed_ahead(run: StageRun, last_page: int, covered_page: int = 0) -> None:
     """Embed the full chunks within pages ``1..last_page`` that end past ``covered_page`` (those
     ending earlier were an earlier message's) and that the cache lacks."""
+    with AheadClaims.of(run.ctx, run.document_id).held():  # taken before the document is checked
+        _embed_ahead(run, last_page, covered_page)
+
+
+def _embed_ahead(run: StageRun, last_page: int, covered_page: int) -> None:
     ctx, settings, document_id = run.ctx, run.ctx.settings, run.document_id
     params = {"document_id": document_id, "last_page": last_page}
     with ctx.session() as session:

@@ -35,14 +35,12 @@ class GuardedProvider:
         self.concurrency = settings.embedding_concurrency if settings.resolved_embedding_provider == "openai" else 1
         if not isinstance(client, redis.Redis) or settings.resolved_embedding_provider != "openai":
             return
-        # A slot (or the probe) held by a worker that died is freed after the longest a request can take.
-        longest_call_s = settings.embedding_timeout_s * (settings.embedding_max_retries + 1) + 60
         self.gate = ProviderGate(
             client,
             slots_key="pdfline:embedding-slots",
             circuit_key="pdfline:embedding-circuit",
             limit=settings.embedding_concurrency,
-            hold_ms=int(longest_call_s * 1000),
+            hold_ms=int(settings.longest_embedding_call_s * 1000),
             poll_s=WAIT_FOR_SLOT_S,
             threshold=settings.circuit_failure_threshold,
             open_s=settings.circuit_open_s,
