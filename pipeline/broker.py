@@ -84,7 +84,7 @@ def build_context(settings: Settings, broker: dramatiq.Broker | None = None) -> 
     ctx.broker.add_middleware(StageMetrics(), before=Retries)
     ctx.broker.add_middleware(DocumentHeartbeat(ctx))
     if isinstance(client, redis.Redis):
-        ctx.broker.add_middleware(WorkerPresence(client, settings.heartbeat_s))
+        ctx.broker.add_middleware(WorkerPresence(client, settings.heartbeat_s, parse_queue_names(settings.queue_name)))
     ctx.broker.add_middleware(
         TickClaim(client if isinstance(client, redis.Redis) else None, settings.schedule_skip_after_s, NAMESPACE),
         after=PeriodiqMiddleware,

@@ -11,7 +11,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name, xq_name
 
 from pipeline.messages import queue_names
-from pipeline.middleware.presence import PRESENCE_KEY
+from pipeline.middleware.presence import PARSE_PRESENCE_KEY, PRESENCE_KEY
 
 #: The periodic jobs' queue is the stage queue's name with this suffix.
 JOBS_QUEUE_SUFFIX = ".jobs"
@@ -39,9 +39,10 @@ def queue_depths(broker: dramatiq.Broker, base_queue: str) -> list[QueueDepth]:
     return [QueueDepth(name, *counts[i * 3 : i * 3 + 3]) for i, name in enumerate(names)]
 
 
-def live_workers(broker: dramatiq.Broker, timeout_s: float) -> int | None:
-    """Worker processes that marked themselves present within ``timeout_s`` (``WorkerPresence``);
-    ``None`` on a broker without Redis."""
+def live_workers(broker: dramatiq.Broker, timeout_s: float, *, parsing: bool = False) -> int | None:
+    """Worker processes that marked themselves present within ``timeout_s`` (``WorkerPresence``),
+    or only those that take parse messages; ``None`` on a broker without Redis."""
     if not isinstance(broker, RedisBroker):
         return None
-    return int(broker.client.zcount(PRESENCE_KEY, time.time() - timeout_s, "+inf"))
+    key = PARSE_PRESENCE_KEY if parsing else PRESENCE_KEY
+    return int(broker.client.zcount(key, time.time() - timeout_s, "+inf"))

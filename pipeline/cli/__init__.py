@@ -15,11 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="run Redis (if not configured), the worker and the API locally")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
-    up.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes")
+    up.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="parsing worker processes")
+    up.add_argument("--threads", type=int, help="threads per parsing worker process (default 2)")
     up.add_argument(
-        "--threads",
+        "--vector-threads",
         type=int,
-        help="threads per worker process (default 4; one process: the provider's slots and its parses, 6)",
+        help="threads of the worker process that embeds and stores (default: the embedding concurrency + 2)",
     )
 
     upload = commands.add_parser("upload", help="upload PDFs and wait for each to finish")
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         from pipeline.cli.up import run_up
 
-        return run_up(args.host, args.port, args.processes, args.threads)
+        return run_up(args.host, args.port, args.processes, args.threads, args.vector_threads)
     if args.command == "upload":
         from pipeline.cli.api_target import ApiTarget
         from pipeline.cli.upload import run_upload

@@ -1,9 +1,10 @@
-"""``pdfline up``: Redis (unless configured), the worker and the API, on embedded defaults."""
+"""``pdfline up``: Redis (unless configured), the workers, the scheduler and the API, on embedded defaults."""
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -11,6 +12,8 @@ from rich.console import Console
 from pipeline.cli.local_redis import LocalRedis, free_port
 from pipeline.cli.supervisor import Supervisor
 from pipeline.db import create_db_engine
+from pipeline.messages import parse_queue_names, vectors_queue_names
+from pipeline.queues import JOBS_QUEUE_SUFFIX
 from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
 
@@ -26,21 +29,46 @@ def parse_prefetch_override(settings: Settings, processes: int) -> dict[str, str
     return {}
 
 
-#: Threads per worker process when there are several: each keeps one for its parse (see
-#: ``pipeline.broker.queue_prefetch``), and together their embed messages fill the provider's slots.
-DEFAULT_THREADS = 4
+#: Threads of each parsing worker process: it takes one parse at a time (two alone), and nothing else.
+PARSE_THREADS = 2
 
 
-def worker_threads(settings: Settings, processes: int, parses: int, chosen: int | None) -> int:
-    """The threads the user chose; by default 4, or, for a single process, one for every embedding
-    request the provider allows in flight and one for each parse it holds: with 4 it was held to
-    3 requests at a time, and 240 five-page PDFs took 9.9-11.0 s where 6 threads took 9.1-9.7."""
-    if chosen is not None:
-        return chosen
-    return settings.embedding_concurrency + parses if processes == 1 else DEFAULT_THREADS
+@dataclass(frozen=True)
+class WorkerCommand:
+    name: str
+    processes: int
+    threads: int
+    queues: list[str]
+
+    @property
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "dramatiq", "pipeline.worker", "--processes", str(self.processes),
+                "--threads", str(self.threads), "--queues", *self.queues]  # fmt: skip
 
 
-def run_up(host: str, port: int, processes: int, threads: int | None) -> int:
+def worker_commands(
+    settings: Settings, processes: int, threads: int | None, vector_threads: int | None
+) -> list[WorkerCommand]:
+    """Two workers: ``processes`` processes that parse, and one that embeds and stores (and runs the
+    periodic jobs). Embed and store mostly wait on the provider and on the database; in a process
+    that is also parsing, each step of handing a provider slot on (the answer read, the slot freed,
+    the next request sent) waited for the parsing thread to let go of the GIL. In a process of their
+    own they keep the provider busier: on the mixed benchmark corpus, 456-488 pages/s against
+    423-454 with every process taking every queue (see the README's benchmark). Its threads: one
+    for each request the provider allows in flight, and two for store and the next message."""
+    base = settings.queue_name
+    return [
+        WorkerCommand("parse-worker", processes, threads or PARSE_THREADS, parse_queue_names(base)),
+        WorkerCommand(
+            "vector-worker",
+            1,
+            vector_threads or settings.embedding_concurrency + 2,
+            [*vectors_queue_names(base), base + JOBS_QUEUE_SUFFIX],
+        ),
+    ]
+
+
+def run_up(host: str, port: int, processes: int, threads: int | None, vector_threads: int | None) -> int:
     console = Console(stderr=True)
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -52,11 +80,10 @@ def run_up(host: str, port: int, processes: int, threads: int | None) -> int:
     env["PDFLINE_DATA_DIR"] = str(settings.data_dir.resolve())
     env.update(parse_prefetch_override(settings, processes))
     parses = int(env.get("PDFLINE_PARSE_PREFETCH", settings.parse_prefetch))
-    threads = worker_threads(settings, processes, parses, threads)
-    # dramatiq's worker metrics server: on this machine only, on a free port unless one is set.
+    workers = worker_commands(settings, processes, threads, vector_threads)
+    # dramatiq's worker metrics server: on this machine only, on a free port of each worker's own.
     env.setdefault("dramatiq_prom_host", "127.0.0.1")
-    env.setdefault("dramatiq_prom_port", str(free_port()))
-    env.setdefault("dramatiq_prom_db", str((settings.data_dir / "worker-metrics").resolve()))
+    metrics = {worker.name: _metrics_env(env, settings, worker.name) for worker in workers}
     redis: LocalRedis | None = None
     if settings.redis_url is None:
         redis = LocalRedis(Path(settings.data_dir) / "redis").start()
@@ -65,12 +92,8 @@ def run_up(host: str, port: int, processes: int, threads: int | None) -> int:
     supervisor = Supervisor()
     supervisor.install_signal_handlers()
     try:
-        supervisor.start(
-            "worker",
-            [sys.executable, "-m", "dramatiq", "pipeline.worker", "--processes", str(processes),
-             "--threads", str(threads)],
-            env,
-        )  # fmt: skip
+        for worker in workers:
+            supervisor.start(worker.name, worker.argv, {**env, **metrics[worker.name]})
         supervisor.start("scheduler", [_console_script("periodiq"), "pipeline.worker"], env)
         supervisor.start(
             "api", [sys.executable, "-m", "uvicorn", "api.main:app", "--host", host, "--port", str(port)], env
@@ -79,10 +102,11 @@ def run_up(host: str, port: int, processes: int, threads: int | None) -> int:
         console.print(f"  data      {settings.data_dir.resolve()}")
         console.print(f"  database  {_redact(settings.resolved_database_url)}")
         console.print(f"  redis     {env['PDFLINE_REDIS_URL']}{' (local, started by pdfline)' if redis else ''}")
-        console.print(f"  worker    {processes} process(es) x {threads} thread(s), {parses} parse(s) at a time each")
-        console.print(
-            f"  metrics   http://{host}:{port}/metrics (API), http://127.0.0.1:{env['dramatiq_prom_port']}/ (workers)"
-        )
+        parsing, vectors = workers
+        console.print(f"  parsing   {parsing.processes} process(es), {parses} parse(s) at a time each")
+        console.print(f"  vectors   {vectors.processes} process, {vectors.threads} threads")
+        worker_metrics = ", ".join(f"http://127.0.0.1:{metrics[w.name]['dramatiq_prom_port']}/" for w in workers)
+        console.print(f"  metrics   http://{host}:{port}/metrics (API), {worker_metrics} (workers)")
         console.print(f"  schedule  cleanup '{settings.cleanup_cron}', recovery '{settings.recovery_cron}'")
         console.print(f"  embedder  {settings.resolved_embedding_provider}")
         exited = supervisor.wait()
@@ -95,6 +119,16 @@ def run_up(host: str, port: int, processes: int, threads: int | None) -> int:
         supervisor.stop_all()
         if redis is not None:
             redis.stop()
+
+
+def _metrics_env(env: dict[str, str], settings: Settings, name: str) -> dict[str, str]:
+    """A port and a folder of its own for each worker's metrics; the parse worker keeps a port the
+    user chose."""
+    chosen = env.get("dramatiq_prom_port") if name == "parse-worker" else None
+    return {
+        "dramatiq_prom_port": chosen or str(free_port()),
+        "dramatiq_prom_db": str((settings.data_dir / f"worker-metrics-{name}").resolve()),
+    }
 
 
 def _console_script(name: str) -> str:

@@ -54,8 +54,8 @@ def splittable(total: int, most: int) -> bool:
 
 
 def other_workers(ctx: Context) -> int:
-    """Live worker processes besides this one (none known without Redis)."""
-    return (live_workers(ctx.broker, ctx.settings.worker_heartbeat_timeout_s) or 1) - 1
+    """Live worker processes that take parse messages, besides this one (none known without Redis)."""
+    return (live_workers(ctx.broker, ctx.settings.worker_heartbeat_timeout_s, parsing=True) or 1) - 1
 
 
 def plan_ranges(

@@ -55,11 +55,12 @@ def test_up_then_upload_a_30_page_pdf_then_stop_with_no_orphans(tmp_path: Path, 
         wait_until(lambda: api_ready(url) or up.poll() is not None, timeout=60, what="pdfline up")
         assert up.poll() is None, (tmp_path / "up.log").read_text()
         children = descendants(up.pid)
-        assert len(children) >= 4, "redis, the dramatiq main process, a worker process and uvicorn"
+        assert len(children) >= 6, "redis, two dramatiq main processes, a worker process under each and uvicorn"
         banner = (tmp_path / "up.log").read_text()
         assert url in banner
         assert "redis://127.0.0.1:" in banner
-        assert "1 process(es) x 2 thread(s), 2 parse(s) at a time each" in banner, "one process keeps two parses"
+        assert "parsing   1 process(es), 2 parse(s) at a time each" in banner, "one process keeps two parses"
+        assert "vectors   1 process, 6 threads" in banner
 
         upload = pdfline_upload(url, env, str(FIXTURES / "thirty_pages.pdf"))
         assert upload.returncode == 0, upload.stdout + upload.stderr

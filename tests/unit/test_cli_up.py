@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.cli.up import parse_prefetch_override, worker_threads
+from pipeline.cli.up import parse_prefetch_override, worker_commands
+from pipeline.messages import parse_queue_names, queue_names
+from pipeline.queues import JOBS_QUEUE_SUFFIX
 from pipeline.settings import Settings
 
 
@@ -18,13 +20,24 @@ def test_a_prefetch_the_user_chose_is_left_alone(monkeypatch: pytest.MonkeyPatch
     assert parse_prefetch_override(Settings(), processes=1) == {}
 
 
-def test_a_single_worker_process_gets_threads_for_every_provider_slot_and_its_parses(
+def test_every_queue_is_listened_to_by_exactly_one_worker() -> None:
+    """A queue left out would hold its messages for good (the jobs' queue too)."""
+    settings = Settings()
+    workers = worker_commands(settings, processes=2, threads=None, vector_threads=None)
+    listened = [queue for worker in workers for queue in worker.queues]
+    assert sorted(listened) == sorted([*queue_names(settings.queue_name), settings.queue_name + JOBS_QUEUE_SUFFIX])
+    assert {worker.name: worker.argv[worker.argv.index("--queues") + 1 :] for worker in workers} == {
+        worker.name: worker.queues for worker in workers
+    }
+
+
+def test_parsing_gets_the_processes_and_vectors_a_thread_per_provider_slot_and_two(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Each process keeps a thread for parses (``PDFLINE_VECTORS_PREFETCH``): alone, with 4 threads,
-    it could not fill the provider's 4 slots."""
-    assert worker_threads(Settings(), processes=2, parses=1, chosen=None) == 4
-    assert worker_threads(Settings(), processes=1, parses=2, chosen=None) == 6
     monkeypatch.setenv("PDFLINE_EMBEDDING_CONCURRENCY", "8")
-    assert worker_threads(Settings(), processes=1, parses=2, chosen=None) == 10
-    assert worker_threads(Settings(), processes=1, parses=2, chosen=3) == 3, "what the user chose"
+    parsing, vectors = worker_commands(Settings(), processes=3, threads=None, vector_threads=None)
+    assert (parsing.processes, parsing.threads) == (3, 2)
+    assert parsing.queues == parse_queue_names("pdfline")
+    assert (vectors.processes, vectors.threads) == (1, 10)
+    parsing, vectors = worker_commands(Settings(), processes=1, threads=4, vector_threads=5)
+    assert (parsing.threads, vectors.threads) == (4, 5), "what the user chose"

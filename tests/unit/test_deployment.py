@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pipeline.cli.up import worker_commands
 from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +32,7 @@ def _known_variables() -> set[str]:
 
 def test_every_service_a_deployment_needs_is_there_with_healthchecks_and_restarts(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"redis", "postgres", "migrate", "api", "worker", "scheduler"}
+    assert set(services) == {"redis", "postgres", "migrate", "api", "worker", "vector-worker", "scheduler"}
     for name, service in services.items():
         if name == "migrate":
             assert service["restart"] == "no", "a one-shot job"
@@ -50,6 +51,7 @@ def test_services_run_the_documented_commands(compose: dict[str, Any]) -> None:
         "migrate": ["pdfline", "db", "upgrade"],
         "api": ["uvicorn", "api.main:app"],
         "worker": ["dramatiq", "pipeline.worker"],
+        "vector-worker": ["dramatiq", "pipeline.worker"],
         "scheduler": ["periodiq", "pipeline.worker"],
     }
     for name, start in expected.items():
@@ -59,14 +61,25 @@ def test_services_run_the_documented_commands(compose: dict[str, Any]) -> None:
 
 
 def test_workers_scale_and_the_scheduler_runs_once(compose: dict[str, Any]) -> None:
-    worker, scheduler = compose["services"]["worker"], compose["services"]["scheduler"]
-    assert "container_name" not in worker
-    assert "ports" not in worker, "published ports would clash at --scale worker=4"
-    assert scheduler["deploy"]["replicas"] == 1
-    for name in ("api", "worker"):
+    for name in ("worker", "vector-worker"):
+        assert "container_name" not in compose["services"][name]
+        assert "ports" not in compose["services"][name], "published ports would clash at --scale worker=4"
+    assert compose["services"]["scheduler"]["deploy"]["replicas"] == 1
+    for name in ("api", "worker", "vector-worker"):
         assert "uploads:/data" in compose["services"][name]["volumes"], "api and workers share the uploads"
         depends = compose["services"][name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_the_two_workers_listen_to_every_queue_once(compose: dict[str, Any]) -> None:
+    """``pdfline up``'s split (``pipeline.cli.up.worker_commands``): a queue left out would keep its
+    messages for good."""
+    listened = []
+    for name in ("worker", "vector-worker"):
+        command = compose["services"][name]["command"]
+        listened.append(sorted(command[command.index("--queues") + 1 :]))
+    workers = worker_commands(Settings(), processes=2, threads=None, vector_threads=None)
+    assert listened == [sorted(worker.queues) for worker in workers]
 
 
 def test_every_variable_compose_sets_is_a_setting_and_api_keys_are_required(compose: dict[str, Any]) -> None:

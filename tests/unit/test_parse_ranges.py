@@ -43,8 +43,9 @@ def test_a_big_document_gets_a_range_per_free_worker_process(total: int, most: i
 
 @pytest.fixture
 def two_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two live worker processes, and ranges from 10 pages: the 30-page fixture splits in two."""
-    monkeypatch.setattr(page_ranges, "live_workers", lambda broker, timeout_s: 2)
+    """Two live worker processes that parse (and one that does not), and ranges from 10 pages: the
+    30-page fixture splits in two."""
+    monkeypatch.setattr(page_ranges, "live_workers", lambda broker, timeout_s, parsing=False: 2 if parsing else 3)
     monkeypatch.setattr(page_ranges, "FEWEST_PAGES_PER_RANGE", 10)
 
 
