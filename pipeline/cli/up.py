@@ -55,7 +55,9 @@ def worker_commands(
     the next request sent) waited for the parsing thread to let go of the GIL. In a process of their
     own they keep the provider busier: on the mixed benchmark corpus, 456-488 pages/s against
     423-454 with every process taking every queue (see the README's benchmark). Its threads: one
-    for each request the provider allows in flight, and two for store and the next message."""
+    for each request the provider allows in flight, one so that the next message is at hand when
+    a slot frees, and the one the vectors queues' prefetch keeps back for parses
+    (``pipeline.broker.queue_prefetch``), of which it has none."""
     base = settings.queue_name
     return [
         WorkerCommand("parse-worker", processes, threads or PARSE_THREADS, parse_queue_names(base)),
