@@ -12,7 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pdfline", description="PDFs in, searchable embeddings out.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="run Redis (if not configured), the worker and the API locally")
+    up = commands.add_parser("up", help="run Redis (if not configured), the workers, the scheduler and the API locally")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
     up.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="parsing worker processes")
