@@ -168,7 +168,7 @@ class Settings(BaseSettings):
     @property
     def longest_embedding_call_s(self) -> float:
         """The longest one embedding call may take, its retries included, with a margin: how long a
-        hold on it (a provider slot, an ``embed_ahead`` claim) outlives a worker that died."""
+        provider slot held by a worker that died stays taken."""
         return self.embedding_timeout_s * (self.embedding_max_retries + 1) + 60
 
     @property

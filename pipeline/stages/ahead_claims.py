@@ -3,19 +3,23 @@ while one is, waits for that step's vectors instead of asking the provider for t
 
 A big document's last step is sent while its last pages are still being read, and its requests are
 often still out (or waiting for a slot) when embed takes over: embed then found those texts missing
-from the cache and paid for them a second time (a fifth of the mixed benchmark corpus's inputs, in
-some runs).
+from the cache and paid for them a second time (437 texts in one run of the mixed benchmark
+corpus, which needs 2,157).
 
 A step holds a claim in Redis from before it checks that the document is still being read until
 after its vectors are committed, and embed looks at the claims before it reads the cache. Either
 embed sees the claim, waits for its release and then finds the vectors in the cache, or the step
-claimed after embed looked, and finds the document no longer being read. A claim lapses on its own
-after the longest an embedding call may take, so a step killed mid-way holds embed up no longer.
-Without Redis (the StubBroker) there is nothing to share, and claims do nothing.
+claimed after embed looked, and finds the document no longer being read. A claim is held for a few
+seconds and renewed while its step runs, so the claim of a step killed mid-way (with its worker)
+lapses soon after: a fixed hold as long as the longest embedding call (150 s by default) kept the
+embed of a document recovered after a crash waiting out that much. Without Redis (the StubBroker)
+there is nothing to share, and claims do nothing.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,8 +28,12 @@ import redis
 
 from pipeline.context import Context
 
+log = logging.getLogger(__name__)
+
 #: How long a waiter blocks on the release list before it looks at its deadline again.
 POLL_S = 0.05
+#: How long a claim lasts unless renewed; a running step renews it three times as often.
+HOLD_MS = 10_000
 
 # KEYS: the document's claims. ARGV: the holder, its hold (ms). Redis's clock, as in the provider gate.
 _CLAIM = """
@@ -56,23 +64,36 @@ class AheadClaims:
     @classmethod
     def of(cls, ctx: Context, document_id: str) -> AheadClaims:
         client = getattr(ctx.broker, "client", None)
-        hold_ms = int(ctx.settings.longest_embedding_call_s * 1000)
-        return cls(client if isinstance(client, redis.Redis) else None, document_id, hold_ms=hold_ms)
+        return cls(client if isinstance(client, redis.Redis) else None, document_id, hold_ms=HOLD_MS)
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        """A step's claim, released (waking a waiting embed) however the step ends."""
+        """A step's claim, renewed while it runs and released (waking a waiting embed) however the
+        step ends."""
         if self.client is None or self._claim is None:
             yield
             return
         holder = uuid.uuid4().hex
         self._claim(keys=[self.key], args=[holder, self.hold_ms])
+        done = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(holder, done), name="pdfline-ahead-claim", daemon=True)
+        renewer.start()
         try:
             yield
         finally:
+            done.set()
+            renewer.join()  # a renewal after the release would claim again
             pipe = self.client.pipeline(transaction=False)
             pipe.zrem(self.key, holder).rpush(self.released_key, 1).pexpire(self.released_key, self.hold_ms)
             pipe.execute()
+
+    def _renew(self, holder: str, done: threading.Event) -> None:
+        assert self._claim is not None
+        while not done.wait(self.hold_ms / 3000):
+            try:
+                self._claim(keys=[self.key], args=[holder, self.hold_ms])
+            except redis.RedisError as exc:  # the claim may lapse: embed then asks for these texts too
+                log.warning("could not renew an embed_ahead claim: %s", exc)
 
     def wait(self, check: Callable[[], None]) -> None:
         """Until no step holds a claim; ``check`` runs between waits (it may raise: a deadline)."""

@@ -141,14 +141,29 @@ def test_a_release_wakes_the_waiter_at_once(client: redis.Redis) -> None:
 
 def test_a_claim_left_by_a_killed_step_lapses(client: redis.Redis) -> None:
     claims = AheadClaims(client, "a-document", hold_ms=300)
-    held = claims.held()
-    held.__enter__()  # never left, as by a worker killed mid-step
+    claims._claim(keys=[claims.key], args=["a-killed-step", 300])  # taken, then neither renewed nor released
     checks: list[None] = []
 
     claims.wait(lambda: checks.append(None))
 
     assert checks  # it did wait, until the claim lapsed
-    assert held  # kept to the end: a context manager collected earlier would release the claim
+
+
+def test_a_running_step_keeps_its_claim_past_the_hold(client: redis.Redis) -> None:
+    holder = AheadClaims(client, "a-document", hold_ms=300)
+    waiter = AheadClaims(client, "a-document", hold_ms=300)
+    done = threading.Event()
+
+    def expiry() -> float:
+        return max((score for _, score in client.zrange(holder.key, 0, -1, withscores=True)), default=0.0)
+
+    with holder.held():
+        first = expiry()
+        in_thread(lambda: (waiter.wait(lambda: None), done.set()))
+        wait_until(lambda: expiry() > first + 300, timeout=10, what="the claim renewed past its first expiry")
+        assert not done.is_set()  # its first hold is over: only the renewals keep the waiter waiting
+    assert done.wait(10)
+    assert client.zcard(holder.key) == 0, "no renewal after the release"
 
 
 def test_a_waiter_stops_at_its_deadline(client: redis.Redis) -> None:
