@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Update, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Insert, Update, bindparam, case, delete, func, insert, or_, select, update
 from sqlmodel import Session
 
 from pipeline.errors import StopProcessing
@@ -51,6 +51,10 @@ def reusable(expression: Any) -> Any:
 #: The bound parameters every transition statement has: the document's id and the time.
 DOCUMENT_ID = reusable(bindparam("_document_id"))
 NOW = reusable(bindparam("_now"))
+#: When a change happened: the clock's time, but never before the document's previous change. The
+#: clock is read before the row's lock is taken, so a change that waited for the lock (a cancel,
+#: behind a worker's progress write) would otherwise be stamped before the change it follows.
+CHANGED_AT = reusable(case((_DOCUMENTS.c.updated_at > NOW, _DOCUMENTS.c.updated_at), else_=NOW))
 FIRST_START = reusable(func.coalesce(_DOCUMENTS.c.started_at, NOW))
 ONE_MORE_ATTEMPT = reusable(_DOCUMENTS.c.attempts + 1)
 ONE_MORE_RECOVERY = reusable(_DOCUMENTS.c.recoveries + 1)
@@ -81,9 +85,10 @@ def transition(
         return None
     document = Document.model_construct(**row._mapping)
     if event is not None:
-        data = event_data(document, now, extra)
+        data = event_data(document, extra)
         pk = connection.execute(_insert_event(), {
-            "document_id": document_id, "seq": document.last_event_id, "name": event, "data": data, "at": now,
+            "document_id": document_id, "seq": document.last_event_id, "name": event, "data": data,
+            "at": document.updated_at,
         }).scalar_one()  # fmt: skip
         wire = {"pk": pk, "document_id": document_id, "seq": document.last_event_id, "name": event, "data": data}
         session.info.setdefault(PENDING_EVENTS, []).append(wire)
@@ -100,7 +105,7 @@ def _update(allowed: tuple[str, ...], values: dict[str, Any], bump: bool) -> Upd
     return (
         update(_DOCUMENTS)
         .where(_DOCUMENTS.c.id == DOCUMENT_ID, or_(*(_DOCUMENTS.c.status == status for status in allowed)))
-        .values(updated_at=NOW, last_event_id=_DOCUMENTS.c.last_event_id + (1 if bump else 0), **values)
+        .values(updated_at=CHANGED_AT, last_event_id=_DOCUMENTS.c.last_event_id + (1 if bump else 0), **values)
         .returning(*_DOCUMENTS.c)
     )
 
@@ -110,7 +115,9 @@ def _insert_event() -> Insert:
     return insert(_EVENTS).returning(_EVENTS.c.id)
 
 
-def event_data(document: Document, at: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def event_data(document: Document, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The state an event announces. ``last_event_id`` is the event's own id: with it a client
+    orders what it hears from the stream and from the API, which a time of day cannot do."""
     state = document.state()
     data = {
         "document_id": document.id,
@@ -120,7 +127,8 @@ def event_data(document: Document, at: Any, extra: dict[str, Any] | None = None)
         **{name: state[name] for name in COUNTERS},
         "attempts": state["attempts"],
         "error": state["error"],
-        "at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "last_event_id": state["last_event_id"],
+        "at": state["updated_at"],
     }
     if extra:
         data.update(extra)
@@ -240,7 +248,7 @@ def fail(session: Session, document_id: str, *, error_type: str, message: str) -
         status=Status.FAILED,
         error_type=error_type,
         error_message=message,
-        finished_at=NOW,
+        finished_at=CHANGED_AT,
     )
 
 
@@ -252,7 +260,7 @@ def complete(session: Session, document_id: str, **counters: Any) -> Document | 
         allowed_from=(Status.RUNNING,),
         status=Status.COMPLETED,
         stage=None,
-        finished_at=NOW,
+        finished_at=CHANGED_AT,
         **counters,
     )
 
@@ -291,7 +299,7 @@ def cancel(session: Session, document_id: str) -> Document | None:
         event="canceled",
         allowed_from=ACTIVE,
         status=Status.CANCELED,
-        finished_at=NOW,
+        finished_at=CHANGED_AT,
     )
     if document is not None:
         session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # type: ignore[arg-type]

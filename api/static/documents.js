@@ -49,13 +49,24 @@ async function fetchName(row, id) {
   }
 }
 
+/**
+ * A list fetched before an event may answer after it, and a cancel's answer may come after the
+ * progress event written just before it: never go back to an older state. The document's event id
+ * orders them (the database gives it out in commit order); a change without an event of its own (a
+ * retry) has a later time.
+ */
+function older(state, stamp, row) {
+  const shown = Number(row.dataset.eventId);
+  if (state.last_event_id !== shown) return state.last_event_id < shown;
+  return stamp < (row.dataset.stamp || "");
+}
+
 /** Show a document's state: a full document from the API, or the data of an event. */
 export function render(state) {
   const id = state.document_id || state.id;
   let row = rows.get(id);
-  // A list fetched before an event may answer after it: never go back to an older state.
   const stamp = state.at || state.updated_at || "";
-  if (row && stamp && stamp < (row.dataset.stamp || "")) return;
+  if (row && older(state, stamp, row)) return;
   if (!row) {
     row = newRow(id);
     rows.set(id, row);
@@ -67,6 +78,7 @@ export function render(state) {
     cell(row, "filename").textContent = state.filename;
   }
   if (stamp) row.dataset.stamp = stamp;
+  row.dataset.eventId = state.last_event_id;
   const status = cell(row, "status");
   status.textContent = state.status;
   status.className = `status status-${state.status}`;

@@ -113,6 +113,7 @@ class Document(SQLModel, table=True):
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
             "updated_at": _iso(self.updated_at),
+            "last_event_id": self.last_event_id,
         }
 
 

@@ -64,6 +64,27 @@ def test_the_page_sees_a_document_complete_through_event_source(stack: Stack, ch
 
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "live-page-completed.png"), full_page=True)
+
+            # States heard out of order (a list fetched before the cancel, answered after it, in the
+            # same millisecond): the row keeps the one with the later event id.
+            shown = page.evaluate(
+                """async () => {
+                    const { render } = await import("/static/documents.js");
+                    const at = "2026-01-01T00:00:00.000Z";
+                    const state = (status, last_event_id, updated_at) => ({
+                        id: "ordering", filename: "ordering.pdf", status, stage: "embed", progress: 0.5,
+                        pages_parsed: 1, pages_total: 1, chunks_stored: 0, chunks_total: 2, last_event_id, updated_at,
+                    });
+                    render(state("running", 5, at));
+                    render(state("canceled", 6, at));
+                    render(state("running", 5, at));
+                    const after = document.querySelector('#doc-ordering [data-field="status"]').textContent;
+                    render(state("queued", 6, "2026-01-01T00:00:01.000Z"));  // a retry: no event of its own
+                    render(state("canceled", 6, at));
+                    return [after, document.querySelector('#doc-ordering [data-field="status"]').textContent];
+                }"""
+            )
+            assert shown == ["canceled", "queued"]
         finally:
             browser.close()
 

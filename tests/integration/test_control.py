@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 
+from pipeline import lifecycle
+from pipeline.models import Stage
 from tests.conftest import FIXTURES
 from tests.integration.conftest import Stack, embedding_env
 from tests.support.embedding_server import FakeEmbeddingServer
@@ -35,6 +38,38 @@ def test_a_queued_document_is_canceled_at_once_and_never_runs(stack: Stack) -> N
         assert client.get(f"/documents/{document['id']}").json()["status"] == "canceled"
         assert [e.name for e in stack.events(document["id"])] == ["canceled"]
         stack._client = None
+
+
+def test_a_cancel_that_read_the_clock_before_a_progress_write_is_still_ordered_after_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transition reads the clock before its ``UPDATE`` waits for the row's lock, so a cancel can
+    commit after a worker's progress write stamped later than the cancel's clock. Its time then must
+    not go back: the dashboard, ordering by time, kept showing such a document running."""
+    stack.configure()
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app()) as client:
+        document = client.post("/documents", files={"file": ("a.pdf", (FIXTURES / "plain.pdf").read_bytes())}).json()
+        ctx = client.app.state.context  # type: ignore[attr-defined]
+        with ctx.session() as session:
+            assert lifecycle.begin_stage(session, document["id"], Stage.PARSE) is not None
+        with ctx.session() as session:
+            assert lifecycle.report_progress(session, document["id"], pages_total=1) is not None
+        stack._client = client
+        written = stack.events(document["id"])[-1]
+        monkeypatch.setattr(lifecycle, "utcnow", lambda: written.at - timedelta(seconds=5))
+        canceled = client.post(f"/documents/{document['id']}/cancel").json()
+        events = stack.events(document["id"])
+        stack._client = None
+
+    assert [e.name for e in events[-2:]] == [written.name, "canceled"]
+    assert events[-1].at >= written.at
+    assert events[-1].data["at"] >= written.data["at"]
+    assert canceled["updated_at"] == canceled["finished_at"] == events[-1].data["at"]
+    assert canceled["last_event_id"] == events[-1].data["last_event_id"] == events[-1].seq
 
 
 def test_a_running_document_stops_within_seconds_and_its_partial_rows_go(

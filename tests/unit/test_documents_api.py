@@ -21,7 +21,7 @@ DOCUMENT_KEYS = {
     "id", "filename", "sha256", "size_bytes", "status", "priority", "stage",
     "pages_total", "pages_parsed", "pages_without_text", "pages_skipped",
     "chunks_total", "chunks_embedded", "chunks_stored", "progress", "attempts", "error",
-    "created_at", "started_at", "finished_at", "updated_at", "links",
+    "created_at", "started_at", "finished_at", "updated_at", "last_event_id", "links",
 }  # fmt: skip
 
 

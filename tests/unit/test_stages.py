@@ -115,6 +115,8 @@ def test_events_number_from_one_and_carry_the_counters(ctx: Context, worker: Wor
     for event in events:
         assert {"document_id", "status", "stage", "progress", "pages_parsed", "chunks_stored", "at"} <= set(event.data)
         assert event.data["at"].endswith("Z")
+        assert event.data["last_event_id"] == event.seq
+    assert [e.data["at"] for e in events] == sorted(e.data["at"] for e in events)
 
 
 def test_embed_and_store_begin_without_a_write_of_their_own(
