@@ -12,12 +12,13 @@
 - For each string a page shows, it maps every byte through the font's encoding table and sums the
   characters' widths in Python loops, asking the font for each character's width again in every
   string. Here the bytes are mapped by ``str.translate`` and the widths summed in C, in the same
-  order, from a table kept for the last font (see ``text_operands_reader``).
+  order, from a table kept for each font (see ``text_operands_reader``).
 
 On the benchmark's generated pages, which show each line as one long string, the first two cost 12%
-and 21% of the CPU of extracting text, and of what was left the last two 8% and 32% (instructions
-counted); on pdfTeX's short strings, much less. These are pypdf 7.1's private names: where a release
-no longer has one, ``install`` leaves that path to pypdf, which is then only slower.
+and 21% of the CPU of extracting text, and of what was left the last two together 37% (instructions
+counted by callgrind); on a pdfTeX manual's short strings between kerning offsets, the first two
+nothing measurable and the last two 6%. These are pypdf 7.1's private names: where a release no
+longer has one, ``install`` leaves that path to pypdf, which is then only slower.
 """
 
 from __future__ import annotations
@@ -119,11 +120,11 @@ def a85decode(b: Any, *, foldspaces: bool = False, adobe: bool = False, ignorech
 class _Widths(dict[str, float]):
     """One font's width of each character as pypdf's extractor counts it: the space character's
     ``space_width``, any other's ``get_text_width``, asked once per font instead of once per string.
-    The font is held weakly: it may hold its document."""
+    The font is held weakly (it may hold its document); ``forget`` is called when it goes."""
 
-    def __init__(self, font: Any) -> None:
+    def __init__(self, font: Any, forget: Callable[[Any], Any]) -> None:
         super().__init__()
-        self.font, self.encoding = weakref.ref(font), font.encoding
+        self.font, self.encoding = weakref.ref(font, forget), font.encoding
         self.space_char, self.space_width = font.space_char, font.space_width
         self.str_encoding = all(isinstance(value, str) for value in font.encoding.values())
 
@@ -146,22 +147,26 @@ def text_operands_reader(
 ) -> Callable[..., Any]:
     """pypdf's ``get_text_operands`` with a fast path for a byte string in a font whose encoding is
     a table: the bytes decoded by ``str.translate``, and the widths summed in the same order from a
-    table kept for the last font, where pypdf loops over each byte in Python and asks the font for
+    table kept for each live font, where pypdf loops over each byte in Python and asks the font for
     each character's width again in every string. Any other operand goes to pypdf."""
-    last: _Widths | None = None
+    tables: dict[int, _Widths] = {}
+
+    def widths_of(font: Any) -> _Widths:
+        key = id(font)
+        widths = tables.get(key)
+        if widths is None or not widths.fits(font):
+            widths = tables[key] = _Widths(font, forget=lambda _: tables.pop(key, None))
+        return widths
 
     def get_text_operands(
         operands: list[Any], cm_matrix: list[float], tm_matrix: list[float], font: Any, orientations: tuple[int, ...]
     ) -> tuple[str, bool, float]:
-        nonlocal last
         encoding = font.encoding
         if not operands or not isinstance(operands[0], bytes) or not isinstance(encoding, dict):
             return pypdf_operands(operands, cm_matrix, tm_matrix, font, orientations)  # type: ignore[no-any-return]
         if orient(mult(tm_matrix, cm_matrix)) not in orientations:
             return "", False, 0.0
-        widths = last
-        if widths is None or not widths.fits(font):
-            widths = last = _Widths(font)
+        widths = widths_of(font)
         if not widths.str_encoding:
             return pypdf_operands(operands, cm_matrix, tm_matrix, font, orientations)  # type: ignore[no-any-return]
         raw_characters = operands[0].decode("latin-1")
@@ -169,6 +174,7 @@ def text_operands_reader(
         return text, False, reduce(operator.add, map(widths.__getitem__, raw_characters or text), 0.0)
 
     get_text_operands.pypdf_operands = pypdf_operands  # type: ignore[attr-defined]
+    get_text_operands.tables = tables  # type: ignore[attr-defined]
     return get_text_operands
 
 

@@ -171,7 +171,7 @@ def _fonts() -> list[Font]:
 
 def test_text_operands_are_what_pypdf_makes_of_them() -> None:
     """Text, kind and width (to the last bit), or the error, against pypdf's, string after string,
-    fonts changing in between and in place (the fast path keeps a table for the last font)."""
+    fonts changing in between and in place (the fast path keeps a table per font)."""
     read = pypdf_speedups.text_operands_reader(
         text_extraction.get_text_operands, text_extraction.mult, text_extraction.orient
     )
@@ -196,6 +196,21 @@ def test_text_operands_are_what_pypdf_makes_of_them() -> None:
         cm_matrix = generate.choice([upright, upright, turned])
         arguments = (operands, cm_matrix, upright, font, generate.choice([(0,), (0, 90)]))
         assert _result(read, *arguments) == _result(text_extraction.get_text_operands, *arguments), arguments
+
+
+def test_a_font_that_is_gone_leaves_no_table_behind() -> None:
+    read = pypdf_speedups.text_operands_reader(
+        text_extraction.get_text_operands, text_extraction.mult, text_extraction.orient
+    )
+    upright = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+    kept = _fonts()[0]
+    for _ in range(50):
+        gone = _fonts()[1]
+        for font, operands in ((gone, [b"abc"]), (kept, [b"a b"])):
+            arguments = (operands, upright, upright, font, (0,))
+            assert read(*arguments) == text_extraction.get_text_operands(*arguments)
+    del gone
+    assert list(read.tables) == [id(kept)]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", READABLE)
