@@ -16,6 +16,7 @@
   limit, bulk inserts into SQLite.
 - Busy cores: how many of the machine's cores were busy during each run, on average (every
   process's work, from ``/proc/stat``): what a side left idle it spent waiting, not computing.
+  Stolen cores beside it: the time the hypervisor gave other guests (steal), a CPU the run lacked.
 - Overhead per document: small documents sent one at a time through an idle pipeline, and the same
   work done in this process; the difference of their medians is what the queue adds (the upload,
   hops between stages, progress and event writes). The end is seen on ``/events``, as a user would;
@@ -85,6 +86,8 @@ class Run:
     peak_rss_mb: list[float]
     #: The machine's cores kept busy during the run, on average (every process, the stand-in server's too).
     busy_cores: float
+    #: The cores' time the hypervisor gave to other guests (steal), on average: CPU the run asked for and lacked.
+    stolen_cores: float
 
     def report(self) -> str:
         latencies = sorted(self.latencies_s)
@@ -93,7 +96,8 @@ class Run:
         return (
             f"{self.name:8} {self.documents / self.wall_s:6.2f} docs/s {self.pages / self.wall_s:7.1f} pages/s  "
             f"wall {self.wall_s:6.1f}s  latency p50 {p50:5.2f}s p95 {p95:5.2f}s  "
-            f"CPU {1000 * self.cpu_s / self.pages:5.1f} ms/page  busy {self.busy_cores:4.2f} cores  "
+            f"CPU {1000 * self.cpu_s / self.pages:5.1f} ms/page  busy {self.busy_cores:4.2f} cores "
+            f"(stolen {self.stolen_cores:4.2f})  "
             f"peak RSS {', '.join(f'{rss:.0f}' for rss in self.peak_rss_mb)} MB"
         )
 
@@ -179,12 +183,12 @@ def run_floor(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, wo
         parser_rss = [_peak_rss_mb(pid) for pid in parsers._processes]  # type: ignore[attr-defined]
     for future in futures:
         future.result()
-    wall, busy_cores = busy.until(time.perf_counter())
+    wall, busy_cores, stolen_cores = busy.until(time.perf_counter())
     documents_pool.shutdown()
     floor.close()
     return Run(
         "floor", len(documents), sum(p for _, p in documents), wall, _own_cpu_s() - cpu_before, latencies, parser_rss,
-        busy_cores,
+        busy_cores, stolen_cores,
     )  # fmt: skip
 
 
@@ -316,7 +320,7 @@ def run_pdfline(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, 
         finishes = Finishes(up.url)
         busy = BusyCores()
         ids = up.upload([path for path, _ in documents])
-        wall, busy_cores = busy.until(up.wait_all(ids, finishes))
+        wall, busy_cores, stolen_cores = busy.until(up.wait_all(ids, finishes))
         cpu = sum(_cpu_s(pid) for pid in up.tree()) - cpu_before
         finals = up.documents(ids)  # after the clock: reading the results back is not the work
         if os.environ.get("BENCH_VERBOSE"):  # where the CPU went, process by process
@@ -327,7 +331,7 @@ def run_pdfline(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, 
             print(f"  {len(failed)} documents did not complete: {failed[0]['error']}")
         latencies = [_seconds(d["finished_at"]) - _seconds(d["created_at"]) for d in finals if d["finished_at"]]
         return Run("pdfline", len(documents), sum(p for _, p in documents), wall, cpu, latencies,
-                   [_peak_rss_mb(pid) for pid in up.workers()], busy_cores)  # fmt: skip
+                   [_peak_rss_mb(pid) for pid in up.workers()], busy_cores, stolen_cores)  # fmt: skip
     finally:
         up.stop()
 
@@ -490,26 +494,31 @@ def _cpu_s(pid: int) -> float:
 
 class BusyCores:
     """How many of the machine's cores were busy from now to a moment soon after (``/proc/stat``:
-    user, system and interrupt time; time the hypervisor took, steal, is not ours). A run that keeps
-    fewer busy than there are cores waited on something besides the CPU."""
+    user, system and interrupt time), and how many the hypervisor kept for other guests (steal). A
+    run that keeps fewer busy than there are cores waited on something besides the CPU; if cores
+    were stolen, part of that wait was for a CPU the machine did not have."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
-        self._busy_before = self._busy_s()
+        self._busy_before, self._stolen_before = self._busy_and_stolen_s()
 
-    def until(self, end: float) -> tuple[float, float]:
-        """Wall seconds to ``end`` (``time.perf_counter()``, in the past), and the busy cores from
-        the start to now."""
-        busy, now = self._busy_s(), time.perf_counter()
-        return end - self.started, (busy - self._busy_before) / (now - self.started)
+    def until(self, end: float) -> tuple[float, float, float]:
+        """Wall seconds to ``end`` (``time.perf_counter()``, in the past), and the busy and stolen
+        cores from the start to now."""
+        (busy, stolen), now = self._busy_and_stolen_s(), time.perf_counter()
+        elapsed = now - self.started
+        return end - self.started, (busy - self._busy_before) / elapsed, (stolen - self._stolen_before) / elapsed
 
     @staticmethod
-    def _busy_s() -> float:
+    def _busy_and_stolen_s() -> tuple[float, float]:
         try:
-            user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+                int, Path("/proc/stat").read_text().split()[1:9]
+            )
         except (OSError, ValueError):
-            return float("nan")
-        return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+            return float("nan"), float("nan")
+        tick = os.sysconf("SC_CLK_TCK")
+        return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def _peak_rss_mb(pid: int) -> float:
