@@ -12,6 +12,7 @@ shape and reused: building and compiling a fresh ORM statement cost more than th
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -67,10 +68,12 @@ def transition(
     event: str | None,
     allowed_from: Iterable[Status],
     extra: dict[str, Any] | None = None,
+    at: datetime | None = None,
     **values: Any,
 ) -> Document | None:
-    """Apply ``values`` if the document's status is in ``allowed_from``; log ``event`` with the new state."""
-    now = utcnow()
+    """Apply ``values`` if the document's status is in ``allowed_from``; log ``event`` with the new state.
+    ``at``: when the change happened, if not now."""
+    now = at or utcnow()
     allowed = tuple(Status(s).value for s in allowed_from)
     params: dict[str, Any] = {"_document_id": document_id, "_now": now}
     if all(not isinstance(v, ColumnElement) or id(v) in _REUSABLE for v in values.values()):
@@ -135,12 +138,17 @@ def event_data(document: Document, extra: dict[str, Any] | None = None) -> dict[
     return data
 
 
-def begin_stage(session: Session, document_id: str, stage: Stage) -> Document | None:
+def begin_stage(
+    session: Session, document_id: str, stage: Stage, *, at: datetime | None = None, queued_only: bool = False
+) -> Document | None:
+    """``at``: when the stage began, if that was before this write (see ``StageRun.write``).
+    ``queued_only``: leave a running document as it is."""
     return transition(
         session,
         document_id,
         event="stage",
-        allowed_from=ACTIVE,
+        allowed_from=(Status.QUEUED,) if queued_only else ACTIVE,
+        at=at,
         status=Status.RUNNING,
         stage=stage,
         started_at=FIRST_START,
@@ -156,6 +164,15 @@ def hand_over(session: Session, document_id: str, stage: Stage, **counters: Any)
     return transition(
         session, document_id, event="stage", allowed_from=(Status.RUNNING,), stage=stage, heartbeat_at=NOW, **counters
     )
+
+
+_STATUS = select(_DOCUMENTS.c.status).where(_DOCUMENTS.c.id == bindparam("_document_id"))
+
+
+def is_active(session: Session, document_id: str) -> bool:
+    """Whether the document is there and still queued or running: a read."""
+    status = session.execute(_STATUS, {"_document_id": document_id}).scalar()
+    return status is not None and Status(status) in ACTIVE
 
 
 def handed_over(session: Session, document_id: str, stage: Stage) -> bool:

@@ -10,6 +10,7 @@ import dramatiq
 from pipeline.context import Context
 from pipeline.errors import PermanentError, StopProcessing
 from pipeline.messages import ROUTES, Route, Step
+from pipeline.models.types import utcnow
 from pipeline.stages.embed import run_embed
 from pipeline.stages.embed_ahead import run_embed_ahead
 from pipeline.stages.pacing import Deadline
@@ -55,10 +56,15 @@ def _bind(ctx: Context, route: Route, runner: Runner) -> Callable[..., None]:
 
     def stage_actor(document_id: str, *args: int, waiting_since: float | None = None) -> None:
         deadline = Deadline(stage.value, ctx.settings.stage_time_limit_s(stage))
+        unbegun_since = utcnow() if route.step.begins_in_its_first_write else None
         try:
-            runner(StageRun(ctx, document_id, route.priority, deadline), *args)
+            runner(StageRun(ctx, document_id, route.priority, deadline, unbegun_since), *args)
         except StopProcessing:
-            log.info("document %s is no longer running; %s stopped", document_id, route.step.value)
+            log.info(
+                "document %s is no longer active (finished, canceled or deleted); %s stopped",
+                document_id,
+                route.step.value,
+            )
         except CircuitOpen as signal:
             wait_for_provider(ctx, route, document_id, args, signal, waiting_since)
 

@@ -80,18 +80,25 @@ def run_parse(run: StageRun) -> None:
 
     big = splittable(total, settings.parse_range_pages)
     others = other_workers(ctx) if big else 0
-    with ctx.session() as session:
+    # A big document's transaction writes; a small one's only reads, and its stage begins with its
+    # first write (``StageRun.write``).
+    with run.write(Stage.PARSE) if big else ctx.session() as session:
         # The write lock first: parses deciding how to split decide one after the other (on SQLite;
         # on Postgres this locks only the row), each seeing the totals sent before it.
         held = lifecycle.hold(session, run.document_id) if big else None
+        if not big and not lifecycle.is_active(session, run.document_id):
+            raise StopProcessing(run.document_id)
         done = set(session.scalars(_STORED, {"document_id": run.document_id}))
         ranges = plan_ranges(session, held, total, done, most=settings.parse_range_pages, others=others)
-        if big or not ranges:
+        if big:
             # Ranges commit in any order: the total goes out before any of them. A big document
             # read in one range sends it too, so that parses deciding beside it see the work it
             # holds (and its progress has a total from the start).
             lifecycle.advance(session, run.document_id, pages_total=total, **PAGE_COUNTS)
-    if not ranges:
+    if not ranges:  # every page stored already: a redelivered message
+        if not big:
+            with run.write(Stage.PARSE) as session:
+                lifecycle.advance(session, run.document_id, pages_total=total, **PAGE_COUNTS)
         _hand_over(run, _stored_pages(run))
         return
     # The other ranges go out first, to run beside this one; this one uses the file already open.
@@ -108,6 +115,9 @@ def run_parse_range(run: StageRun, first: int, last: int) -> None:
 def _open(run: StageRun) -> PdfReader:
     path = run.ctx.upload_path(run.document_id)
     if not path.exists():
+        with run.ctx.session() as session:  # deleted with its document since the message went out
+            if not lifecycle.is_active(session, run.document_id):
+                raise StopProcessing(run.document_id)
         raise CorruptPdf("the uploaded file is no longer on disk")
     with decompression_limits(run.ctx.settings.max_stream_bytes):  # the page tree may be compressed too
         return open_pdf(path)
@@ -164,7 +174,7 @@ def _commit_pages(run: StageRun, rows: list[dict[str, object]], total: int | Non
     commit, whichever range makes it, sees the count reach the total: that one gets ``None``, the
     others how many of the document's pages are still unread."""
     document_id = run.document_id
-    with run.ctx.session() as session:
+    with run.write(Stage.PARSE) as session:
         before = lifecycle.hold(session, document_id).pages_parsed
         insert_ignoring_duplicates(session, Page, rows)
         after = lifecycle.advance(session, document_id, **PAGE_COUNTS, **({"pages_total": total} if total else {}))
@@ -195,7 +205,7 @@ def _hand_over(run: StageRun, pages: Sequence[Mapping[str, object]], *, store: b
     transaction that also hands the document over to embed (and stores ``pages`` first when
     ``store``), and send embed its message. The pages are chunked before the write lock is taken,
     not while holding it."""
-    ctx, settings, document_id = run.ctx, run.ctx.settings, run.document_id
+    settings, document_id = run.ctx.settings, run.document_id
     unstored = pages if store else []
     page_counters = (
         {"pages_total": len(pages), "pages_parsed": len(pages), "pages_skipped": _skipped(pages)} if store else {}
@@ -211,7 +221,7 @@ def _hand_over(run: StageRun, pages: Sequence[Mapping[str, object]], *, store: b
         raise NoText(f"none of the {len(texts)} pages has extractable text; it is probably a scan")
     specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
     chunk_rows = [_chunk_row(document_id, spec) for spec in specs]  # never empty
-    with ctx.session() as session:
+    with run.write(Stage.PARSE) as session:
         handed_over = lifecycle.hand_over(
             session,
             document_id,
@@ -234,7 +244,7 @@ def _hand_over(run: StageRun, pages: Sequence[Mapping[str, object]], *, store: b
 def _record(run: StageRun, pages: Sequence[Mapping[str, object]], counters: Mapping[str, int]) -> None:
     """The pages and counters a failing document is reported with."""
     if counters:
-        with run.ctx.session() as session:
+        with run.write(Stage.PARSE) as session:
             lifecycle.advance(session, run.document_id, **counters)
             insert_ignoring_duplicates(session, Page, [dict(page) for page in pages])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from pipeline.context import Context
 from pipeline.errors import StageNotStarted, StopProcessing
 from pipeline.messages import queue_names
 from pipeline.models import CachedEmbedding, Chunk, Document, Event, Page, Stage, Status
+from pipeline.models.types import utcnow
 from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
 from tests.conftest import FIXTURES
@@ -129,9 +131,9 @@ def test_embed_and_store_begin_without_a_write_of_their_own(
     checked: list[Stage] = []
 
     def spy(calls: list[Stage], real: Any) -> Any:
-        def call(session: Session, document_id: str, stage: Stage) -> Any:
+        def call(session: Session, document_id: str, stage: Stage, **options: Any) -> Any:
             calls.append(stage)
-            return real(session, document_id, stage)
+            return real(session, document_id, stage, **options)
 
         return call
 
@@ -154,13 +156,89 @@ def test_a_document_that_cannot_be_marked_running_fails_instead_of_staying_queue
     def broken(*args: Any, **kwargs: Any) -> None:
         raise ValueError("mapper not ready")
 
-    monkeypatch.setattr(lifecycle, "begin_stage", broken)
     document_id = add_document(ctx, "plain.pdf")
+    run(ctx, Stage.PARSE, document_id)
+    with ctx.session() as session:  # as after a failed attempt at store
+        session.execute(update(Document).where(Document.id == document_id).values(status=Status.QUEUED))
+    monkeypatch.setattr(lifecycle, "begin_stage", broken)
     with pytest.raises(StageNotStarted):  # the message fails like a stage's; the actor never ran
-        run(ctx, Stage.PARSE, document_id)
+        run(ctx, Stage.STORE, document_id)
     document = rows(ctx, document_id)["document"]
     assert (document.status, document.error_type) == (Status.FAILED, "internal_error")
     assert "mapper not ready" in document.error_message
+
+
+def events_of(ctx: Context, document_id: str) -> list[Event]:
+    with Session(ctx.engine) as session:
+        return list(session.scalars(select(Event).where(Event.document_id == document_id).order_by(Event.seq)))
+
+
+def test_a_small_documents_parse_begins_in_the_commit_that_hands_it_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read in one batch, a document's parse writes once: the stage's beginning, dated when the
+    message started, goes in with the hand-over, where a transaction of its own used to come first."""
+    sessions: dict[str, Session] = {}
+
+    def spy(name: str, real: Any) -> Any:
+        def call(session: Session, *args: Any, **kwargs: Any) -> Any:
+            sessions.setdefault(name, session)
+            return real(session, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(lifecycle, "begin_stage", spy("begin", lifecycle.begin_stage))
+    monkeypatch.setattr(lifecycle, "hand_over", spy("hand_over", lifecycle.hand_over))
+    with own_context(tmp_path, progress_interval_s=3600.0) as ctx:
+        document_id = add_document(ctx, "multipage.pdf")
+        sent_at = utcnow()
+        run(ctx, Stage.PARSE, document_id)
+        document = rows(ctx, document_id)["document"]
+        events = events_of(ctx, document_id)
+    assert document.status == Status.COMPLETED
+    assert sessions["begin"] is sessions["hand_over"]
+    begun, handed_over = events[0], events[1]
+    assert [(e.name, e.data["status"], e.data["stage"]) for e in (begun, handed_over)] == [
+        ("stage", "running", "parse"), ("stage", "running", "embed"),
+    ]  # fmt: skip
+    assert sent_at <= document.started_at == begun.at <= handed_over.at
+
+
+@pytest.mark.parametrize(
+    ("error", "last_event"),
+    [
+        (ValueError("mapper not ready"), "failed"),
+        (OperationalError("UPDATE documents", {}, sqlite3.OperationalError("database is locked")), "retrying"),
+    ],
+)
+def test_a_parse_whose_first_write_fails_shows_the_document_running_not_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, last_event: str
+) -> None:
+    """Its stage was to begin with that write: the failure, or the retry, is reported with it."""
+    real, calls = lifecycle.hand_over, []
+
+    def broken_once(*args: Any, **kwargs: Any) -> Document | None:
+        calls.append(args[2])
+        if len(calls) == 1:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "hand_over", broken_once)
+    with own_context(tmp_path, progress_interval_s=3600.0, retry_min_backoff_s=60) as ctx:
+        document_id = add_document(ctx, "plain.pdf")
+        ctx.send(Stage.PARSE, document_id)
+        deadline = time.monotonic() + 10
+        while not (events := events_of(ctx, document_id)) or events[-1].name != last_event:
+            assert time.monotonic() < deadline, [e.name for e in events]
+            time.sleep(0.01)
+        document = rows(ctx, document_id)["document"]
+    assert [(e.name, e.data["stage"]) for e in events] == [("stage", "parse"), (last_event, "parse")]
+    retried = last_event == "retrying"
+    expected = (Status.RUNNING, 1) if retried else (Status.FAILED, 0)
+    assert (document.status, document.attempts) == expected
+    assert document.stage == Stage.PARSE
+    reason = events[-1].data["retry_reason"]["message"] if retried else document.error_message
+    assert str(error.orig if retried else error) in reason  # type: ignore[attr-defined]
 
 
 @contextmanager
