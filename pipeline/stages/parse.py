@@ -15,6 +15,10 @@ sends ``embed_ahead`` for them, so that a big document's embedding overlaps its 
 
 Pages already stored are not read again: a redelivered or retried message resumes where the last
 attempt stopped.
+
+The stage begins in parse's first write (``StageRun.write``), not before the file is opened: for a
+document read whole, that is the commit that hands it over. A small document's opening read looks
+at its status too, so a document canceled or deleted while queued stops before its first page.
 """
 
 from __future__ import annotations
