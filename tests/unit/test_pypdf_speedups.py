@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pypdf._codecs
+import pypdf._page as page_module
 import pypdf._text_extraction as text_extraction
 import pypdf._text_extraction._text_extractor as text_extractor
 import pypdf.filters as filters
@@ -14,10 +15,12 @@ import pypdf.generic._data_structures as parser
 import pypdf.generic._utils as strings
 import pytest
 from pypdf import PdfReader
+from pypdf.generic import NameObject
 from pypdf.generic._font import Font
 
 import pipeline.pdf  # noqa: F401  (installs the fast paths, as reading any page does)
 from pipeline import pypdf_speedups
+from pipeline.pypdf_speedups import decoding
 from tests.conftest import FIXTURES
 
 READABLE = ["plain.pdf", "multipage.pdf", "thirty_pages.pdf", "encrypted_empty_password.pdf"]
@@ -46,14 +49,18 @@ def _outcome(read: Callable[..., Any], data: bytes, encoding: Any) -> tuple[Any,
     return (type(value), value, stream.tell())
 
 
-def test_reading_any_page_installs_all_four() -> None:
+def test_reading_any_page_installs_all_six() -> None:
     assert text_extractor.encoding_dict_from_named_encoding is pypdf_speedups.encoding_table
     assert parser.read_string_from_stream.pypdf_reader is strings.read_string_from_stream  # type: ignore[attr-defined]
     assert filters.a85decode is pypdf_speedups.a85decode
     assert text_extractor.get_text_operands.pypdf_operands is text_extraction.get_text_operands  # type: ignore[attr-defined]
+    assert text_extractor.get_display_str.pypdf_display_str is text_extraction.get_display_str  # type: ignore[attr-defined]
+    assert page_module.Font.font_class is Font  # type: ignore[attr-defined]
     assert sorted(pypdf_speedups.install()) == [
+        "Font",
         "a85decode",
         "encoding_dict_from_named_encoding",
+        "get_display_str",
         "get_text_operands",
         "read_string_from_stream",
     ]
@@ -68,10 +75,10 @@ def test_pages_share_one_build_of_the_code_table(monkeypatch: pytest.MonkeyPatch
         return original(encoding)
 
     monkeypatch.setattr(pypdf._codecs, "encoding_dict_from_named_encoding", counted)
-    pypdf_speedups._table.cache_clear()
+    decoding._table.cache_clear()
     assert len(_texts("thirty_pages.pdf")) == 30
     assert builds == ["cp1252"]
-    pypdf_speedups._table.cache_clear()
+    decoding._table.cache_clear()
 
 
 def test_each_caller_gets_a_table_of_its_own() -> None:
@@ -213,6 +220,58 @@ def test_a_font_that_is_gone_leaves_no_table_behind() -> None:
     assert list(read.tables) == [id(kept)]  # type: ignore[attr-defined]
 
 
+def test_display_strings_are_what_pypdf_makes_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run, direction and completed runs, or the error, against pypdf's: character maps with
+    names of their own, longer keys, values that are no strings, right-to-left characters in the
+    text or the map, runs already right to left, and a custom right-to-left range set and unset."""
+    read = pypdf_speedups.display_str_reader(text_extraction.get_display_str, text_extraction)
+    generate = random.Random(20261129)
+    maps: list[dict[Any, Any]] = [
+        {},
+        {"a": "x", "b": "\ufb01", "c": ""},
+        {"a": "\u05d0", "ab": "z", 7: "q"},
+        {"b": 7},
+        {"c": None},
+        {"a": "\u0627\u0644"},
+    ]
+    cp1252 = pypdf._codecs.encoding_dict_from_named_encoding("cp1252")
+    fonts = [Font(name=f"F{number}", encoding=cp1252, character_map=dict(each)) for number, each in enumerate(maps)]
+    font = fonts[0]
+    for _ in range(4000):
+        if generate.random() < 0.2:
+            font = generate.choice(fonts)
+        if generate.random() < 0.05:
+            font.character_map = dict(generate.choice(maps))
+        if generate.random() < 0.03:
+            custom = generate.choice([("", ""), ("a", "b"), ("x", "")])
+            monkeypatch.setattr(text_extraction, "CUSTOM_RTL_MIN", custom[0])
+            monkeypatch.setattr(text_extraction, "CUSTOM_RTL_MAX", custom[1])
+        operands = "".join(generate.choices("abc \u05d0\u0661.1", k=generate.randint(0, 10)))
+        arguments = ("so far ", [], [], None, font, operands, 12.0, generate.random() < 0.2, None)
+        assert _result(read, *arguments) == _result(text_extraction.get_display_str, *arguments), arguments
+
+
+def test_pages_that_share_a_font_resource_share_its_font() -> None:
+    builds: list[object] = []
+
+    class Counted:
+        @staticmethod
+        def from_font_resource(resource: Any) -> Font:
+            builds.append(resource)
+            return Font.from_font_resource(resource)
+
+    fonts = pypdf_speedups.FontsKeptPerResource(Counted)
+    reader = PdfReader(FIXTURES / "thirty_pages.pdf")
+    resources = [page["/Resources"]["/Font"]["/F1"].get_object() for page in reader.pages]
+    kept = {id(fonts.from_font_resource(resource)) for resource in resources}
+    assert len(kept) == len({id(resource) for resource in resources}) == len(builds) == 1
+    resources[0][NameObject("/Encoding")] = NameObject("/MacRomanEncoding")  # a changed resource: built again
+    again = fonts.from_font_resource(resources[0])
+    assert len(builds) == 2
+    assert id(again) not in kept
+    assert again.character_map == Font.from_font_resource(resources[0]).character_map
+
+
 @pytest.mark.parametrize("name", READABLE)
 def test_text_is_what_pypdf_alone_extracts(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     fast = _texts(name)
@@ -222,6 +281,8 @@ def test_text_is_what_pypdf_alone_extracts(name: str, monkeypatch: pytest.Monkey
     monkeypatch.setattr(parser, "read_string_from_stream", strings.read_string_from_stream)
     monkeypatch.setattr(filters, "a85decode", base64.a85decode)
     monkeypatch.setattr(text_extractor, "get_text_operands", text_extraction.get_text_operands)
+    monkeypatch.setattr(text_extractor, "get_display_str", text_extraction.get_display_str)
+    monkeypatch.setattr(page_module, "Font", Font)
     assert fast == _texts(name)
     assert any(text.strip() for text in fast)
 
@@ -231,6 +292,8 @@ def test_a_pypdf_without_the_names_is_left_alone(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delattr(strings, "read_string_from_stream")
     monkeypatch.delattr(filters, "a85decode")
     monkeypatch.delattr(text_extraction, "get_text_operands")
+    monkeypatch.delattr(text_extraction, "get_display_str")
+    monkeypatch.delattr(Font, "from_font_resource")
     plain_parser = parser.read_string_from_stream
     assert pypdf_speedups.install() == []
     assert not hasattr(text_extractor, "encoding_dict_from_named_encoding")
