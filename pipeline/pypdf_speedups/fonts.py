@@ -145,7 +145,7 @@ class FontsKeptPerResource:
 
     def from_font_resource(self, resource: Any) -> Any:
         attributes = getattr(resource, "__dict__", None)
-        if attributes is None:
+        if attributes is None or not isinstance(resource, dict):  # malformed, or a plain dict: pypdf alone
             return self.font_class.from_font_resource(resource)  # type: ignore[attr-defined]
         entries = list(resource.items())
         kept = attributes.get(_KEPT)

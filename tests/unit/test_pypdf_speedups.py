@@ -15,7 +15,7 @@ import pypdf.generic._data_structures as parser
 import pypdf.generic._utils as strings
 import pytest
 from pypdf import PdfReader
-from pypdf.generic import NameObject
+from pypdf.generic import ArrayObject, NameObject, NullObject, NumberObject
 from pypdf.generic._font import Font
 
 import pipeline.pdf  # noqa: F401  (installs the fast paths, as reading any page does)
@@ -270,6 +270,12 @@ def test_pages_that_share_a_font_resource_share_its_font() -> None:
     assert len(builds) == 2
     assert id(again) not in kept
     assert again.character_map == Font.from_font_resource(resources[0]).character_map
+
+
+@pytest.mark.parametrize("resource", [NullObject(), ArrayObject(), NumberObject(3), {"/Subtype": "/Type1"}])
+def test_a_font_resource_of_another_type_gets_what_pypdf_makes_of_it(resource: Any) -> None:
+    fonts = pypdf_speedups.FontsKeptPerResource(Font)
+    assert _result(fonts.from_font_resource, resource) == _result(Font.from_font_resource, resource)
 
 
 @pytest.mark.parametrize("name", READABLE)
