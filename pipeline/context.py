@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dramatiq
 from sqlalchemy import Engine
@@ -20,6 +21,9 @@ from pipeline.events import PENDING_EVENTS, EventPublisher, NullPublisher
 from pipeline.messages import HANDED_OVER, Priority, Route, Step
 from pipeline.models import Stage
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.stages.provider import GuardedProvider
 
 
 @dataclass
@@ -34,6 +38,13 @@ class Context:
     @cached_property
     def embedder(self) -> Embedder:
         return build_embedder(self.settings)
+
+    @cached_property
+    def provider(self) -> GuardedProvider:
+        """One per process: its lanes carry every embedding request the process makes."""
+        from pipeline.stages.provider import GuardedProvider
+
+        return GuardedProvider(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

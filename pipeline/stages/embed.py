@@ -8,7 +8,6 @@ step still running for the document is waited for first: its texts would be miss
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -24,9 +23,7 @@ from pipeline.messages import Step
 from pipeline.metrics import CHUNKS_EMBEDDED, CHUNKS_STORED, STAGE_SECONDS
 from pipeline.models import CachedEmbedding, Chunk, Document, Stage
 from pipeline.stages.ahead_claims import AheadClaims
-from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.pacing import Pacer
-from pipeline.stages.provider import GuardedProvider
 from pipeline.stages.run import StageRun
 from pipeline.stages.store import store_in_hand_over
 
@@ -103,17 +100,13 @@ def run_embed(run: StageRun) -> None:
             raise StopProcessing(document_id)
 
     items = list(missing.items())
-    provider = GuardedProvider(ctx)
     size = ctx.settings.embedding_batch_size
     batches = [items[start : start + size] for start in range(0, len(items), size)]
 
-    def embed(batch: list[tuple[str, str]], closing: threading.Event) -> list[list[float]]:
-        return provider.embed([text for _, text in batch], deadline, abandoned=closing)
-
-    def take(batch: list[tuple[str, str]], vectors: list[list[float]]) -> None:
+    def take(batch: Sequence[tuple[str, str]], vectors: list[list[float]]) -> None:
         pending.extend(cache_row(embedder, h, vector) for (h, _), vector in zip(batch, vectors, strict=True))
 
-    calls = ConcurrentCalls(embed, batches, workers=provider.concurrency, deadline=deadline)
+    calls = ctx.provider.batches(batches, deadline)
     try:
         for number, (batch, vectors) in enumerate(calls, start=1):
             take(batch, vectors)

@@ -15,7 +15,7 @@ a claim that embed waits on (``pipeline.stages.ahead_claims``), so a text is not
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Sequence
 
 from sqlalchemy import bindparam, select
 
@@ -23,9 +23,7 @@ from pipeline.chunking import chunk_pages
 from pipeline.metrics import CHUNKS_EMBEDDED
 from pipeline.models import Document, Page, Stage, Status
 from pipeline.stages.ahead_claims import AheadClaims
-from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.embed import cache_row, cached_hashes, save_vectors
-from pipeline.stages.provider import GuardedProvider
 from pipeline.stages.run import StageRun
 
 log = logging.getLogger(__name__)
@@ -77,19 +75,15 @@ def _embed_ahead(run: StageRun, last_page: int, covered_page: int) -> None:
 
 def _embed(run: StageRun, items: list[tuple[str, str]]) -> None:
     ctx, embedder = run.ctx, run.ctx.embedder
-    provider = GuardedProvider(ctx)
     size = ctx.settings.embedding_batch_size
     batches = [items[start : start + size] for start in range(0, len(items), size)]
 
-    def embed(batch: list[tuple[str, str]], closing: threading.Event) -> list[list[float]]:
-        return provider.embed([text for _, text in batch], run.deadline, abandoned=closing)
-
     rows: list[dict[str, object]] = []
 
-    def take(batch: list[tuple[str, str]], vectors: list[list[float]]) -> None:
+    def take(batch: Sequence[tuple[str, str]], vectors: list[list[float]]) -> None:
         rows.extend(cache_row(embedder, h, v) for (h, _), v in zip(batch, vectors, strict=True))
 
-    calls = ConcurrentCalls(embed, batches, workers=provider.concurrency, deadline=run.deadline)
+    calls = ctx.provider.batches(batches, run.deadline)
     try:
         for batch, vectors in calls:
             take(batch, vectors)

@@ -4,17 +4,21 @@ makes embed work wait out an outage instead of burning its retries."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import redis
 from dramatiq import Retry
 
-from pipeline.context import Context
 from pipeline.errors import EmbeddingUnavailable, PipelineError
 from pipeline.metrics import EMBEDDING_INPUTS, EMBEDDING_REQUESTS
+from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.pacing import Deadline
 from pipeline.stages.provider_gate import CircuitOpen, ProviderGate
+from pipeline.stages.provider_lanes import ProviderLanes
+
+if TYPE_CHECKING:
+    from pipeline.context import Context
 
 #: The longest Retry-After honoured; beyond it the normal backoff and retry budget decide.
 MAX_RETRY_AFTER_S = 3600.0
@@ -23,34 +27,41 @@ WAIT_FOR_SLOT_S = 0.05
 
 class GuardedProvider:
     """``ctx.embedder`` behind the gate (``pipeline.stages.provider_gate``), which lives in Redis so
-    that it holds across worker processes. It does not apply to the local hashing embedder or on the
-    StubBroker."""
+    that it holds across worker processes, and sent through the process's lanes. One per process
+    (``Context.provider``). Neither applies to the local hashing embedder, which runs in the
+    stage's own thread; on the StubBroker the lanes run without a gate."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         settings = ctx.settings
         client = getattr(ctx.broker, "client", None)
         self.gate: ProviderGate | None = None
-        #: Calls worth making at once from one stage: a remote provider's, not the local embedder's.
-        self.concurrency = settings.embedding_concurrency if settings.resolved_embedding_provider == "openai" else 1
-        if not isinstance(client, redis.Redis) or settings.resolved_embedding_provider != "openai":
+        self.lanes: ProviderLanes | None = None
+        if settings.resolved_embedding_provider != "openai":
             return
-        self.gate = ProviderGate(
-            client,
-            slots_key="pdfline:embedding-slots",
-            circuit_key="pdfline:embedding-circuit",
-            limit=settings.embedding_concurrency,
-            hold_ms=int(settings.longest_embedding_call_s * 1000),
-            poll_s=WAIT_FOR_SLOT_S,
-            threshold=settings.circuit_failure_threshold,
-            open_s=settings.circuit_open_s,
-        )
+        if isinstance(client, redis.Redis):
+            self.gate = ProviderGate(
+                client,
+                slots_key="pdfline:embedding-slots",
+                circuit_key="pdfline:embedding-circuit",
+                limit=settings.embedding_concurrency,
+                hold_ms=int(settings.longest_embedding_call_s * 1000),
+                poll_s=WAIT_FOR_SLOT_S,
+                threshold=settings.circuit_failure_threshold,
+                open_s=settings.circuit_open_s,
+            )
+        self.lanes = ProviderLanes(self.gate, settings.embedding_concurrency)
 
-    def embed(self, texts: Sequence[str], deadline: Deadline, abandoned: threading.Event) -> list[list[float]]:
-        """``abandoned``, once set, stops a call still waiting for a slot (``SlotWaitAbandoned``)."""
-        if self.gate is None:
-            return self._call(texts)
-        return self.gate.call(lambda: self._call(texts), abandoned=abandoned, check=deadline.check)
+    def batches(
+        self, batches: Sequence[Sequence[tuple[str, str]]], deadline: Deadline
+    ) -> ConcurrentCalls[Sequence[tuple[str, str]], list[list[float]]]:
+        """Vectors for batches of (text hash, text), in flight together; answers in order."""
+        return ConcurrentCalls(
+            lambda batch: self._call([text for _, text in batch]),
+            batches,
+            submit=self.lanes.submit if self.lanes else None,
+            deadline=deadline,
+        )
 
     def _call(self, texts: Sequence[str]) -> list[list[float]]:
         try:

@@ -1,4 +1,5 @@
-"""A stage's calls in flight together: answers in order, and none paid for and then dropped."""
+"""A stage's calls in flight together: answers in order, and none paid for and then dropped. The
+process's lanes here have no gate (no Redis); ``tests/integration/test_provider_gate.py`` has both."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import pytest
 from pipeline.errors import StageTimeLimit
 from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.pacing import Deadline
+from pipeline.stages.provider_lanes import ProviderLanes
 
 
 def test_answers_come_in_the_order_of_the_items_while_the_calls_overlap() -> None:
     running, most = 0, 0
     lock = threading.Lock()
 
-    def call(item: int, closing: threading.Event) -> int:
+    def call(item: int) -> int:
         nonlocal running, most
         with lock:
             running += 1
@@ -26,23 +28,33 @@ def test_answers_come_in_the_order_of_the_items_while_the_calls_overlap() -> Non
             running -= 1
         return item * 10
 
-    calls = ConcurrentCalls(call, [0, 1, 2, 3, 4], workers=3, deadline=Deadline("embed", 60))
+    calls = ConcurrentCalls(call, [0, 1, 2, 3, 4], submit=ProviderLanes(None, 3).submit, deadline=Deadline("embed", 60))
     assert list(calls) == [(0, 0), (1, 10), (2, 20), (3, 30), (4, 40)]
     assert calls.close() == []
     assert most == 3
+
+
+def test_without_lanes_the_calls_are_made_in_the_callers_thread() -> None:
+    threads: list[threading.Thread] = []
+    calls = ConcurrentCalls(
+        lambda item: threads.append(threading.current_thread()) or item, [1, 2], submit=None, deadline=Deadline("e", 60)
+    )
+    assert list(calls) == [(1, 1), (2, 2)]
+    assert threads == [threading.current_thread()] * 2
 
 
 def test_closing_early_hands_back_the_answers_not_yet_taken_and_starts_nothing_new() -> None:
     started: list[int] = []
     release = threading.Event()
 
-    def call(item: int, closing: threading.Event) -> int:
+    def call(item: int) -> int:
         started.append(item)
         if item > 0:
             release.wait(5)
         return item
 
-    calls = ConcurrentCalls(call, list(range(10)), workers=2, deadline=Deadline("embed", 60))
+    lanes = ProviderLanes(None, 2)
+    calls = ConcurrentCalls(call, list(range(10)), submit=lanes.submit, deadline=Deadline("embed", 60))
     answers = iter(calls)
     assert next(answers) == (0, 0)
     threading.Timer(0.2, release.set).start()
@@ -52,21 +64,66 @@ def test_closing_early_hands_back_the_answers_not_yet_taken_and_starts_nothing_n
 
 
 def test_a_failed_call_reaches_the_caller() -> None:
-    def call(item: int, closing: threading.Event) -> int:
+    def call(item: int) -> int:
         if item == 1:
             raise ValueError("refused")
         return item
 
-    calls = ConcurrentCalls(call, [0, 1, 2], workers=3, deadline=Deadline("embed", 60))
+    calls = ConcurrentCalls(call, [0, 1, 2], submit=ProviderLanes(None, 3).submit, deadline=Deadline("embed", 60))
     with pytest.raises(ValueError, match="refused"):
         list(calls)
     assert calls.close() == [(2, 2)]
 
 
 def test_the_stage_deadline_interrupts_the_wait_for_a_slow_answer() -> None:
-    calls = ConcurrentCalls(lambda item, closing: closing.wait(10), [0, 1], workers=2, deadline=Deadline("embed", 0.3))
+    release = threading.Event()
+    calls = ConcurrentCalls(
+        lambda item: release.wait(10), [0, 1], submit=ProviderLanes(None, 2).submit, deadline=Deadline("embed", 0.3)
+    )
     started = time.monotonic()
     with pytest.raises(StageTimeLimit):
         list(calls)
     assert time.monotonic() - started < 2
-    calls.close()  # sets closing: the calls return
+    release.set()
+    calls.close()
+
+
+def test_lanes_take_each_submitters_batches_in_turn() -> None:
+    """A big document's batches do not hold up a small one's: one lane, two submitters."""
+    order: list[str] = []
+    first_sent, go_on = threading.Event(), threading.Event()
+
+    def send(name: str) -> str:
+        order.append(name)
+        if name == "big-0":
+            first_sent.set()
+            go_on.wait(10)
+        return name
+
+    lanes = ProviderLanes(None, 1)
+    big = lanes.submit([lambda n=f"big-{i}": send(n) for i in range(3)])
+    assert first_sent.wait(10)
+    small = lanes.submit([lambda: send("small-0")])
+    go_on.set()
+    assert [f.result(10) for f in big + small] == ["big-0", "big-1", "big-2", "small-0"]
+    assert order == ["big-0", "small-0", "big-1", "big-2"]
+
+
+def test_lanes_end_when_no_batch_is_left_and_start_again_for_the_next() -> None:
+    lanes = ProviderLanes(None, 4)
+    assert [f.result(10) for f in lanes.submit([lambda i=i: i for i in range(6)])] == list(range(6))
+    deadline = time.monotonic() + 10
+    while any(t.name == "pdfline-provider-lane" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not [t for t in threading.enumerate() if t.name == "pdfline-provider-lane"], "idle lanes ended"
+    assert lanes.submit([lambda: "again"])[0].result(10) == "again"
+
+
+def test_a_lane_runs_each_batch_in_its_submitters_context() -> None:
+    import contextvars
+
+    document: contextvars.ContextVar[str] = contextvars.ContextVar("document")
+    document.set("doc-1")
+    lanes = ProviderLanes(None, 2)
+    futures = lanes.submit([document.get, document.get])
+    assert [f.result(10) for f in futures] == ["doc-1", "doc-1"]
