@@ -8,7 +8,8 @@ second round trip) put 11-15 ms between an answer and the next request, against 
 thread sending batch after batch; see the README's benchmark.
 
 Batches are taken a submitter at a time in turn, so a big document does not hold up a small one's.
-Lanes start when batches are submitted and end when none is left.
+Lanes start when batches are submitted and end when none is left; they are not daemon threads, so a
+worker shutting down lets its slots go instead of leaving them to expire.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class ProviderLanes:
             starting = max(0, min(self.lanes - self._running, waiting))
             self._running += starting
         for _ in range(starting):
-            threading.Thread(target=self._lane, name="pdfline-provider-lane", daemon=True).start()
+            threading.Thread(target=self._lane, name="pdfline-provider-lane").start()
         return futures
 
     def _lane(self) -> None:
