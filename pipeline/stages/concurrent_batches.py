@@ -50,9 +50,8 @@ class ConcurrentCalls(Generic[T, R]):
     def close(self) -> list[tuple[T, R]]:
         if self._futures is None:
             return []
-        for future in self._futures:
-            future.cancel()
-        concurrent.futures.wait(self._futures)
+        under_way = [future for future in self._futures if not future.cancel()]
+        concurrent.futures.wait(under_way)
         return [
             (item, future.result())
             for item, future in list(zip(self.items, self._futures, strict=True))[self.taken :]

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
-@dataclass
+@dataclass(eq=False)
 class _Batch:
     future: Future[Any]
     context: contextvars.Context
@@ -122,8 +122,10 @@ class ProviderLanes:
         """Whether a batch not canceled waits; with ``retire``, a lane that finds none ends."""
         with self._lock:
             for batches in self._submitters:
-                kept = [batch for batch in batches if not batch.future.cancelled()]
-                if len(kept) < len(batches):
+                if canceled := [batch for batch in batches if batch.future.cancelled()]:
+                    for batch in canceled:  # notified, as an executor does: done for ``wait`` then
+                        batch.future.set_running_or_notify_cancel()
+                    kept = [batch for batch in batches if batch not in canceled]
                     batches.clear()
                     batches.extend(kept)
             self._submitters = deque(batches for batches in self._submitters if batches)

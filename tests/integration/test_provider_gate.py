@@ -20,6 +20,7 @@ import redis
 from pipeline.cli.local_redis import LocalRedis
 from pipeline.stages.provider_gate import CLAIM_MS, PROBE_WAIT_S, CircuitOpen, ProviderGate
 from pipeline.stages.provider_lanes import ProviderLanes
+from tests.support.held_calls import FirstHeld
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -130,23 +131,15 @@ def test_a_lane_keeps_its_slot_from_one_batch_to_the_next(client: redis.Redis) -
 
 
 def test_a_slot_kept_for_the_next_batch_goes_to_another_process_that_waits(client: redis.Redis) -> None:
-    order: list[str] = []
-    first_sent, go_on = threading.Event(), threading.Event()
-
-    def ours(name: str) -> None:
-        order.append(name)
-        if name == "ours-0":
-            first_sent.set()
-            go_on.wait(30)
-
-    mine = lanes(client, poll_s=0.05).submit([lambda n=f"ours-{i}": ours(n) for i in range(3)])
-    assert first_sent.wait(30)
-    theirs = lanes(client, poll_s=0.05).submit([lambda: order.append("theirs")])
+    calls = FirstHeld("ours-0")
+    mine = lanes(client, poll_s=0.05).submit([calls.call(f"ours-{i}") for i in range(3)])
+    assert calls.first_sent.wait(30)
+    theirs = lanes(client, poll_s=0.05).submit([calls.call("theirs")])
     wait_until(lambda: client.zcard(f"{SLOTS}:waiting") == 1, timeout=30, what="the other process to wait")
-    go_on.set()
+    calls.go_on.set()
     for future in mine + theirs:
         future.result(30)
-    assert order == ["ours-0", "theirs", "ours-1", "ours-2"]
+    assert calls.order == ["ours-0", "theirs", "ours-1", "ours-2"]
 
 
 DIES_HOLDING = """

@@ -12,6 +12,7 @@ from pipeline.errors import StageTimeLimit
 from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.pacing import Deadline
 from pipeline.stages.provider_lanes import ProviderLanes
+from tests.support.held_calls import FirstHeld
 
 
 def test_answers_come_in_the_order_of_the_items_while_the_calls_overlap() -> None:
@@ -90,23 +91,14 @@ def test_the_stage_deadline_interrupts_the_wait_for_a_slow_answer() -> None:
 
 def test_lanes_take_each_submitters_batches_in_turn() -> None:
     """A big document's batches do not hold up a small one's: one lane, two submitters."""
-    order: list[str] = []
-    first_sent, go_on = threading.Event(), threading.Event()
-
-    def send(name: str) -> str:
-        order.append(name)
-        if name == "big-0":
-            first_sent.set()
-            go_on.wait(10)
-        return name
-
+    calls = FirstHeld("big-0")
     lanes = ProviderLanes(None, 1)
-    big = lanes.submit([lambda n=f"big-{i}": send(n) for i in range(3)])
-    assert first_sent.wait(10)
-    small = lanes.submit([lambda: send("small-0")])
-    go_on.set()
+    big = lanes.submit([calls.call(f"big-{i}") for i in range(3)])
+    assert calls.first_sent.wait(10)
+    small = lanes.submit([calls.call("small-0")])
+    calls.go_on.set()
     assert [f.result(10) for f in big + small] == ["big-0", "big-1", "big-2", "small-0"]
-    assert order == ["big-0", "small-0", "big-1", "big-2"]
+    assert calls.order == ["big-0", "small-0", "big-1", "big-2"]
 
 
 def test_lanes_end_when_no_batch_is_left_and_start_again_for_the_next() -> None:
@@ -127,3 +119,23 @@ def test_a_lane_runs_each_batch_in_its_submitters_context() -> None:
     lanes = ProviderLanes(None, 2)
     futures = lanes.submit([document.get, document.get])
     assert [f.result(10) for f in futures] == ["doc-1", "doc-1"]
+
+
+def test_closing_does_not_wait_for_the_lanes_to_come_round_to_what_it_canceled() -> None:
+    """The one lane is busy with another document's batch: closing returns at once, and the lane
+    later skips the canceled batches (an embed stopped by a cancel used to hang here)."""
+    held = FirstHeld("other-0")
+    lanes = ProviderLanes(None, 1)
+    other = lanes.submit([held.call("other-0")])
+    assert held.first_sent.wait(10)
+    calls = ConcurrentCalls(
+        lambda item: held.call(f"mine-{item}")(), [0, 1, 2], submit=lanes.submit, deadline=Deadline("e", 60)
+    )
+    closing = threading.Thread(target=calls.close)
+    closing.start()
+    closing.join(10)
+    assert not closing.is_alive(), "close waited for batches that never started"
+    held.go_on.set()
+    assert other[0].result(10) == "other-0"
+    assert lanes.submit([lambda: "next"])[0].result(10) == "next"
+    assert held.order == ["other-0"], "the canceled batches were not sent"
