@@ -3,9 +3,10 @@ a time, from whichever stage of the process submitted it.
 
 With a gate (``pipeline.stages.provider_gate``) a lane takes a slot before its first request and
 keeps it for the next one while the process has batches waiting and no other process waits for a
-slot. A slot handed on through Redis instead (let go, a waiting thread woken, the slot taken in a
-second round trip) put 11-15 ms between an answer and the next request, against 8-11 ms for one
-thread sending batch after batch; see the README's benchmark.
+slot: one round trip to Redis between two requests. Before, every embed message had a pool of
+threads as wide as the limit, each request took a slot and let it go in round trips of its own,
+and each release woke a waiting thread to take it: more threads, more round trips, more CPU a
+page for the same requests (see the README's benchmark).
 
 Batches are taken a submitter at a time in turn, so a big document does not hold up a small one's.
 Lanes start when batches are submitted and end when none is left; they are not daemon threads, so a
