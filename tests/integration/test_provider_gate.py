@@ -114,7 +114,7 @@ def test_a_batch_canceled_while_it_waits_for_a_slot_is_never_sent(client: redis.
 
 
 def test_a_lane_keeps_its_slot_from_one_batch_to_the_next(client: redis.Redis) -> None:
-    """Nobody else waits: no round trip through the slots between two requests."""
+    """Nobody else waits: the slot is not let go and taken again between two requests."""
     shared = lanes(client)
     assert shared.gate is not None
     entered: list[str] = []
