@@ -50,16 +50,21 @@ class GuardedProvider:
                 threshold=settings.circuit_failure_threshold,
                 open_s=settings.circuit_open_s,
             )
-        self.lanes = ProviderLanes(self.gate, settings.embedding_concurrency)
+        self.lanes = ProviderLanes(
+            self.gate, settings.embedding_concurrency, merged=self._call, max_inputs=settings.embedding_batch_size
+        )
 
     def batches(
         self, batches: Sequence[Sequence[tuple[str, str]]], deadline: Deadline
     ) -> ConcurrentCalls[Sequence[tuple[str, str]], list[list[float]]]:
-        """Vectors for batches of (text hash, text), in flight together; answers in order."""
+        """Vectors for batches of (text hash, text), in flight together, and merged with other
+        stages' batches waiting in the lanes when they fit one request; answers in order."""
+        texts = [[text for _, text in batch] for batch in batches]
+        lanes = self.lanes
         return ConcurrentCalls(
             lambda batch: self._call([text for _, text in batch]),
             batches,
-            submit=self.lanes.submit if self.lanes else None,
+            submit=(lambda calls: lanes.submit(calls, inputs=texts)) if lanes else None,
             deadline=deadline,
         )
 

@@ -9,6 +9,12 @@ and each release woke a waiting thread to take it: more threads, more round trip
 page for the same requests (see the README's benchmark).
 
 Batches are taken a submitter at a time in turn, so a big document does not hold up a small one's.
+Batches submitted with their inputs are merged: a lane that finds several waiting sends as many in
+one request as ``max_inputs`` allows (one small document's batch is a few inputs, and the provider
+charges its fixed cost per request), and hands each submitter its own part of the answer. Nothing
+waits for a request to fill up: only batches already waiting for a lane are merged, so a lone
+document goes out as it would have. A merged request the provider rejects is sent again part by
+part, so that only the document whose input it refused fails.
 Lanes start when batches are submitted and end when none is left; they are not daemon threads, so a
 worker shutting down lets its slots go instead of leaving them to expire.
 """
@@ -25,11 +31,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pipeline.errors import EmbeddingRejected
 from pipeline.stages.provider_gate import CircuitOpen, ProviderGate
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+#: A request for many inputs at once: one result per input, in their order.
+Merged = Callable[[Sequence[str]], list[Any]]
 
 
 @dataclass(eq=False)
@@ -37,6 +46,8 @@ class _Batch:
     future: Future[Any]
     context: contextvars.Context
     call: Callable[[], Any]
+    #: What ``call`` asks for, when it may go out merged with other batches' inputs.
+    inputs: Sequence[str] | None = None
 
     def send(self) -> bool:
         """Whether it succeeded; its answer or failure is the submitter's."""
@@ -50,9 +61,13 @@ class _Batch:
 
 
 class ProviderLanes:
-    def __init__(self, gate: ProviderGate | None, lanes: int) -> None:
+    def __init__(
+        self, gate: ProviderGate | None, lanes: int, *, merged: Merged | None = None, max_inputs: int = 0
+    ) -> None:
         self.gate = gate
         self.lanes = lanes
+        self.merged = merged
+        self.max_inputs = max_inputs
         #: Starts the name of each of this process's holders, so that a holder can tell others' waiters.
         self.process = f"{uuid.uuid4().hex}:"
         self._lock = threading.Lock()
@@ -60,10 +75,17 @@ class ProviderLanes:
         self._served_last: deque[_Batch] | None = None
         self._running = 0
 
-    def submit(self, calls: Sequence[Callable[[], R]]) -> list[Future[R]]:
+    def submit(
+        self, calls: Sequence[Callable[[], R]], *, inputs: Sequence[Sequence[str]] | None = None
+    ) -> list[Future[R]]:
         """Each call made in a lane, in the submitter's context (its log context names the document).
+        With ``inputs`` (what each call asks ``merged`` for), calls may go out merged with others'.
         A future canceled before its lane takes it is never sent."""
-        batches = deque(_Batch(Future(), contextvars.copy_context(), call) for call in calls)
+        mergeable = inputs if self.merged is not None and inputs is not None else [None] * len(calls)
+        batches = deque(
+            _Batch(Future(), contextvars.copy_context(), call, batch_inputs)
+            for call, batch_inputs in zip(calls, mergeable, strict=True)
+        )
         futures = [batch.future for batch in batches]
         if not batches:
             return futures
@@ -80,8 +102,8 @@ class ProviderLanes:
         holder = f"{self.process}{uuid.uuid4().hex}"
         while self._has_work(retire=True):
             if self.gate is None:
-                while (batch := self._next()) is not None:
-                    batch.send()
+                while batches := self._next():
+                    self._send(batches)
                 continue
             try:
                 probe = self._take_slot(self.gate, holder)
@@ -108,8 +130,8 @@ class ProviderLanes:
     def _send_holding(self, gate: ProviderGate, holder: str, probe: bool) -> None:
         """Batch after batch on one slot, until one fails, none is left, or another process waits."""
         try:
-            while (batch := self._next()) is not None:
-                if not batch.send():
+            while batches := self._next():
+                if not self._send(batches):
                     gate.leave(holder, probe=probe)
                     return
                 probe = False
@@ -134,25 +156,62 @@ class ProviderLanes:
                 self._running -= 1
             return bool(self._submitters)
 
-    def _next(self) -> _Batch | None:
-        """The next batch to send, from each submitter in turn; None if none waits."""
+    def _send(self, batches: list[_Batch]) -> bool:
+        """One request for the batches; whether it succeeded."""
+        if len(batches) == 1:
+            return batches[0].send()
+        assert self.merged is not None
+        inputs = [text for batch in batches for text in batch.inputs or ()]
+        try:
+            results = self.merged(inputs)
+        except EmbeddingRejected:  # one part's input, most likely: each alone, and only its own fails
+            return all([batch.send() for batch in batches])
+        except BaseException as exc:  # the provider's state, not an input's: every part hears of it
+            for batch in batches:
+                batch.future.set_exception(exc)
+            return False
+        start = 0
+        for batch in batches:
+            end = start + len(batch.inputs or ())
+            batch.future.set_result(results[start:end])
+            start = end
+        return True
+
+    def _next(self) -> list[_Batch]:
+        """The next request's batches, from each submitter in turn, merged while their inputs fit;
+        none if none waits."""
+        taken: list[_Batch] = []
+        room = self.max_inputs
         with self._lock:
             while self._submitters:
-                batch = self._take_in_turn()
-                if batch.future.set_running_or_notify_cancel():
-                    return batch
-            return None
+                batch = self._peek_in_turn()
+                if taken and (batch.inputs is None or len(batch.inputs) > room):
+                    break
+                self._take_in_turn()
+                if not batch.future.set_running_or_notify_cancel():
+                    continue
+                taken.append(batch)
+                if batch.inputs is None:
+                    break
+                room -= len(batch.inputs)
+        return taken
 
     def _refuse_next(self, error: Exception) -> None:
-        if (batch := self._next()) is not None:
+        for batch in self._next():
             batch.future.set_exception(error)
 
-    def _take_in_turn(self) -> _Batch:
+    def _peek_in_turn(self) -> _Batch:
+        return self._next_submitter()[0]
+
+    def _next_submitter(self) -> deque[_Batch]:
         """The submitter served last goes behind the others only now, so that one that came
         meanwhile is next."""
         if self._submitters[0] is self._served_last and len(self._submitters) > 1:
             self._submitters.rotate(-1)
-        batches = self._served_last = self._submitters[0]
+        return self._submitters[0]
+
+    def _take_in_turn(self) -> _Batch:
+        batches = self._served_last = self._next_submitter()
         batch = batches.popleft()
         if not batches:
             self._submitters.popleft()

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 
 import pytest
 
-from pipeline.errors import StageTimeLimit
+from pipeline.errors import EmbeddingRejected, StageTimeLimit
 from pipeline.stages.concurrent_batches import ConcurrentCalls
 from pipeline.stages.pacing import Deadline
 from pipeline.stages.provider_lanes import ProviderLanes
@@ -139,3 +140,62 @@ def test_closing_does_not_wait_for_the_lanes_to_come_round_to_what_it_canceled()
     assert other[0].result(10) == "other-0"
     assert lanes.submit([lambda: "next"])[0].result(10) == "next"
     assert held.order == ["other-0"], "the canceled batches were not sent"
+
+
+class MergedRequests:
+    """The provider's side of merged requests: each request's inputs, and a rejection of any
+    request that holds ``bad``."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[str]] = []
+
+    def __call__(self, inputs: Sequence[str]) -> list[str]:
+        self.requests.append(list(inputs))
+        if "bad" in inputs:
+            raise EmbeddingRejected("the provider refused an input")
+        return [f"vector of {text}" for text in inputs]
+
+    def alone(self, inputs: Sequence[str]) -> Callable[[], list[str]]:
+        return lambda: self(inputs)
+
+
+def test_batches_waiting_together_go_out_in_one_request_and_each_gets_its_own_answers() -> None:
+    """Three small documents wait while the one lane is busy: the next request carries as many of
+    their batches as fit ``max_inputs``, in turn, and each document gets only its own vectors."""
+    provider, held = MergedRequests(), FirstHeld("first")
+    lanes = ProviderLanes(None, 1, merged=provider, max_inputs=5)
+    first = lanes.submit([held.call("first")])
+    assert held.first_sent.wait(10)
+    documents = [["a1", "a2"], ["b1"], ["c1", "c2", "c3"]]
+    futures = [lanes.submit([provider.alone(texts)], inputs=[texts])[0] for texts in documents]
+    held.go_on.set()
+    assert first[0].result(10) == "first"
+    assert [f.result(10) for f in futures] == [[f"vector of {t}" for t in texts] for texts in documents]
+    assert provider.requests == [["a1", "a2", "b1"], ["c1", "c2", "c3"]], "c's three did not fit with a's and b's"
+
+
+def test_a_merged_request_the_provider_rejects_is_sent_again_part_by_part() -> None:
+    """Only the document whose input the provider refused fails; the others get their vectors."""
+    provider, held = MergedRequests(), FirstHeld("first")
+    lanes = ProviderLanes(None, 1, merged=provider, max_inputs=64)
+    lanes.submit([held.call("first")])
+    assert held.first_sent.wait(10)
+    documents = [["a1"], ["bad"], ["c1"]]
+    futures = [lanes.submit([provider.alone(texts)], inputs=[texts])[0] for texts in documents]
+    held.go_on.set()
+    assert futures[0].result(10) == ["vector of a1"]
+    with pytest.raises(EmbeddingRejected):
+        futures[1].result(10)
+    assert futures[2].result(10) == ["vector of c1"]
+    assert provider.requests == [["a1", "bad", "c1"], ["a1"], ["bad"], ["c1"]]
+
+
+def test_batches_submitted_without_their_inputs_are_never_merged() -> None:
+    provider, held = MergedRequests(), FirstHeld("first")
+    lanes = ProviderLanes(None, 1, merged=provider, max_inputs=64)
+    lanes.submit([held.call("first")])
+    assert held.first_sent.wait(10)
+    futures = [lanes.submit([provider.alone([text])])[0] for text in ("a1", "b1")]
+    held.go_on.set()
+    assert [f.result(10) for f in futures] == [["vector of a1"], ["vector of b1"]]
+    assert provider.requests == [["a1"], ["b1"]]
