@@ -31,6 +31,8 @@ def parse_prefetch_override(settings: Settings, processes: int) -> dict[str, str
 
 #: Threads of each parsing worker process: it takes one parse at a time (two alone), and nothing else.
 PARSE_THREADS = 2
+#: The vector worker's threads for each embedding request the provider allows in flight.
+VECTOR_THREADS_PER_SLOT = 4
 
 
 @dataclass(frozen=True)
@@ -54,17 +56,18 @@ def worker_commands(
     that is also parsing, each step of handing a provider slot on (the answer read, the slot freed,
     the next request sent) waited for the parsing thread to let go of the GIL. In a process of their
     own they keep the provider busier: on the mixed benchmark corpus, 456-488 pages/s against
-    423-454 with every process taking every queue (see the README's benchmark). Its threads: one
-    for each request the provider allows in flight, one so that the next message is at hand when
-    a slot frees, and the one the vectors queues' prefetch keeps back for parses
-    (``pipeline.broker.queue_prefetch``), of which it has none."""
+    423-454 with every process taking every queue (see the README's benchmark). Its threads:
+    ``VECTOR_THREADS_PER_SLOT`` for each request the provider allows in flight. An embed message
+    holds its thread while its batches wait for a lane, and the lanes merge the batches that wait
+    together (``pipeline.stages.provider_lanes``): with a thread per slot and two, 240 five-page
+    PDFs took 227 requests of the 240 the floor makes; with four per slot, 151."""
     base = settings.queue_name
     return [
         WorkerCommand("parse-worker", processes, threads or PARSE_THREADS, parse_queue_names(base)),
         WorkerCommand(
             "vector-worker",
             1,
-            vector_threads or settings.embedding_concurrency + 2,
+            vector_threads or settings.embedding_concurrency * VECTOR_THREADS_PER_SLOT,
             [*vectors_queue_names(base), base + JOBS_QUEUE_SUFFIX],
         ),
     ]

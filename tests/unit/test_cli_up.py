@@ -31,13 +31,13 @@ def test_every_queue_is_listened_to_by_exactly_one_worker() -> None:
     }
 
 
-def test_parsing_gets_the_processes_and_vectors_a_thread_per_provider_slot_and_two(
+def test_parsing_gets_the_processes_and_vectors_four_threads_per_provider_slot(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PDFLINE_EMBEDDING_CONCURRENCY", "8")
     parsing, vectors = worker_commands(Settings(), processes=3, threads=None, vector_threads=None)
     assert (parsing.processes, parsing.threads) == (3, 2)
     assert parsing.queues == parse_queue_names("pdfline")
-    assert (vectors.processes, vectors.threads) == (1, 10)
+    assert (vectors.processes, vectors.threads) == (1, 32)
     parsing, vectors = worker_commands(Settings(), processes=1, threads=4, vector_threads=5)
     assert (parsing.threads, vectors.threads) == (4, 5), "what the user chose"
