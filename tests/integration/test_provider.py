@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from fixtures.make_fixtures import write_text_pdf
+from pipeline.embedders import HashingEmbedder
 from tests.conftest import FIXTURES
 from tests.integration.conftest import Stack, embedding_env
 from tests.support.embedding_server import FakeEmbeddingServer
@@ -104,3 +108,35 @@ def test_a_provider_down_past_the_wait_budget_fails_documents_that_a_retry_then_
     assert final["status"] == "completed", final
     embedded = [text for r in embedding_server.requests if r.status == 200 for text in r.body["input"]]
     assert len(embedded) == len(set(embedded)) == final["chunks_total"], "nothing lost, nothing paid twice"
+
+
+def test_documents_waiting_for_the_provider_together_share_requests_and_keep_their_own_vectors(
+    stack: Stack, embedding_server: FakeEmbeddingServer, tmp_path: Path
+) -> None:
+    """One request in flight at a time, held: the documents behind it wait together in the lanes,
+    go out merged, and each chunk still gets the vector of its own text."""
+    paths = [tmp_path / f"small-{number}.pdf" for number in range(5)]
+    for number, path in enumerate(paths):
+        write_text_pdf(path, 2, seed=700 + number, title=f"small {number}")
+    embedding_server.answering.clear()
+    env = embedding_env(embedding_server, PDFLINE_EMBEDDING_CONCURRENCY="1", PDFLINE_EMBEDDING_DIMENSIONS="32")
+    stack.start(threads=8, **env)
+    ids = [stack.upload(path).json()["id"] for path in paths]
+
+    def all_waiting_on_the_provider() -> bool:
+        stages = [stack.client.get(f"/documents/{i}").json()["stage"] for i in ids]
+        return stages == ["embed"] * len(ids) and embedding_server.in_flight == 1
+
+    wait_until(all_waiting_on_the_provider, timeout=60, what="every document to wait on the held request")
+    embedding_server.answering.set()
+    for document_id in ids:
+        assert stack.wait_for(document_id)["status"] == "completed"
+
+    owner = {c["text"]: i for i in ids for c in stack.chunks(i)}
+    per_request = [{owner[text] for text in request.body["input"]} for request in embedding_server.requests]
+    assert len(per_request) < len(ids), per_request
+    assert any(len(documents) > 1 for documents in per_request)
+    hashing = HashingEmbedder(32)
+    for document_id in ids:
+        for chunk in stack.chunks(document_id, include="embedding"):
+            assert chunk["embedding"] == pytest.approx(hashing.embed_one(chunk["text"]), abs=1e-6)
