@@ -83,7 +83,10 @@ class Route:
 
     @property
     def actor_priority(self) -> int:
-        return ACTOR_PRIORITY[self.priority] + (0 if self.step.finishes else 1)
+        """Among the messages a worker has fetched: ``embed_ahead`` first (it is of use only while
+        its document is still being read), then the steps that finish a document, then parses."""
+        offset = -1 if self.step is Step.EMBED_AHEAD else 0 if self.step.finishes else 1
+        return ACTOR_PRIORITY[self.priority] + offset
 
     def queue_name(self, base: str) -> str:
         return queue_name(base, self.priority) + (VECTORS_SUFFIX if self.step.waits_on_provider else "")

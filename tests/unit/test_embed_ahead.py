@@ -186,6 +186,22 @@ def test_parse_sends_embed_ahead_while_many_pages_remain(ctx: Context, monkeypat
     assert sent_ahead(ctx) == [(document_id, 10, 0), (document_id, 20, 10)]
 
 
+def test_embed_ahead_goes_out_at_its_step_without_waiting_for_the_progress_interval(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no progress write due, parse still commits its pages at each step and sends them ahead:
+    one sent at the interval's first commit found a 300-page PDF already handed over."""
+    monkeypatch.setattr(parse, "EMBED_AHEAD_PAGES", 10)
+    monkeypatch.setattr(ctx.settings, "progress_interval_s", 3600)
+    document_id = add_document(ctx, "thirty_pages.pdf")
+    with ctx.session() as session:
+        lifecycle.begin_stage(session, document_id, Stage.PARSE)
+
+    run_parse(stage_run(ctx, document_id))
+
+    assert sent_ahead(ctx) == [(document_id, 10, 0), (document_id, 20, 10)]
+
+
 def test_a_later_range_continues_the_opening_pages_once_every_page_before_it_is_stored(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -245,3 +261,13 @@ def test_a_document_embedded_ahead_ends_as_one_that_was_not(
 
     assert outcome(ahead) == outcome(plain)
     assert outcome(ahead)[0] == Status.COMPLETED
+
+
+def test_a_worker_runs_embed_ahead_before_the_other_messages_it_has_fetched() -> None:
+    """It is of use only while its document is still being read; behind a worker's fetched embed
+    messages it found the document handed over."""
+    for priority in Priority:
+        steps = (Step.EMBED_AHEAD, Step.EMBED, Step.STORE, Step.PARSE)
+        ahead, embed, store, parse_ = (Route(step, priority).actor_priority for step in steps)
+        assert ahead < embed == store < parse_
+    assert Route(Step.PARSE, Priority.HIGH).actor_priority < Route(Step.EMBED_AHEAD, Priority.NORMAL).actor_priority
