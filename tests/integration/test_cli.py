@@ -60,7 +60,7 @@ def test_up_then_upload_a_30_page_pdf_then_stop_with_no_orphans(tmp_path: Path, 
         assert url in banner
         assert "redis://127.0.0.1:" in banner
         assert "parsing   1 process(es), 2 parse(s) at a time each" in banner, "one process keeps two parses"
-        assert "vectors   1 process, 6 threads" in banner
+        assert "vectors   1 process, 16 threads" in banner
 
         upload = pdfline_upload(url, env, str(FIXTURES / "thirty_pages.pdf"))
         assert upload.returncode == 0, upload.stdout + upload.stderr
