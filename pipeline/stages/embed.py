@@ -2,7 +2,9 @@
 
 Vectors go to the ``embeddings`` table keyed by (model, dimensions, text hash) and never travel in
 messages; a retried or redelivered message only embeds what is still missing. An ``embed_ahead``
-step still running for the document is waited for first: its texts would be missing too.
+step still running for the document is waited for first: its texts would be missing too. A document
+too short ever to have one (``EMBED_AHEAD_PAGES`` pages or fewer) skips that look, a round trip to
+Redis on every small document's way.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pipeline.metrics import CHUNKS_EMBEDDED, CHUNKS_STORED, STAGE_SECONDS
 from pipeline.models import CachedEmbedding, Chunk, Document, Stage
 from pipeline.stages.ahead_claims import AheadClaims
 from pipeline.stages.pacing import Pacer
+from pipeline.stages.parse import EMBED_AHEAD_PAGES
 from pipeline.stages.run import StageRun
 from pipeline.stages.store import store_in_hand_over
 
@@ -41,7 +44,9 @@ _CHUNK_TEXTS = (
     .where(_CHUNKS.c.document_id == bindparam("document_id"))
     .order_by(_CHUNKS.c.index)
 )
-_CHUNKS_EMBEDDED = select(_DOCUMENTS.c.chunks_embedded).where(_DOCUMENTS.c.id == bindparam("document_id"))
+_COUNTS = select(_DOCUMENTS.c.chunks_embedded, _DOCUMENTS.c.pages_total).where(
+    _DOCUMENTS.c.id == bindparam("document_id")
+)
 _CACHED = select(_CACHE.c.text_sha256).where(
     _CACHE.c.model == bindparam("model"), _CACHE.c.text_sha256.in_(bindparam("hashes", expanding=True))
 )
@@ -51,12 +56,16 @@ _CACHED_OF_DIMENSIONS = _CACHED.where(_CACHE.c.dimensions == bindparam("dimensio
 def run_embed(run: StageRun) -> None:
     ctx, document_id, deadline = run.ctx, run.document_id, run.deadline
     embedder = ctx.embedder
-    AheadClaims.of(ctx, document_id).wait(deadline.check)  # before the cache is read
     with ctx.session() as session:
         hashes_and_texts = session.execute(_CHUNK_TEXTS, {"document_id": document_id}).all()
-        cached = cached_hashes(session, embedder, [row[0] for row in hashes_and_texts])
-        reported = session.scalar(_CHUNKS_EMBEDDED, {"document_id": document_id})
-    chunk_hashes = [row[0] for row in hashes_and_texts]
+        reported, pages_total = session.execute(_COUNTS, {"document_id": document_id}).one()
+        chunk_hashes = [row[0] for row in hashes_and_texts]
+        ahead_steps_possible = pages_total > EMBED_AHEAD_PAGES
+        cached = set() if ahead_steps_possible else cached_hashes(session, embedder, chunk_hashes)
+    if ahead_steps_possible:  # the cache is read once no step embedding ahead is left
+        AheadClaims.of(ctx, document_id).wait(deadline.check)
+        with ctx.session() as session:
+            cached = cached_hashes(session, embedder, chunk_hashes)
     missing = {h: t for h, t in hashes_and_texts if h not in cached}
 
     def embedded_count() -> int:

@@ -21,6 +21,7 @@ from pipeline.embedders import Embedder
 from pipeline.models import CachedEmbedding, Chunk, Document, Stage, Status
 from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
+from pipeline.stages import embed as embed_stage
 from pipeline.stages.ahead_claims import AheadClaims
 from pipeline.stages.embed import run_embed
 from pipeline.stages.embed_ahead import run_embed_ahead
@@ -87,8 +88,9 @@ def blocked_in_blpop(client: redis.Redis) -> bool:
 
 
 def test_embed_waits_for_a_running_ahead_step_instead_of_asking_for_its_texts_again(
-    ctx: Context, client: redis.Redis
+    ctx: Context, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(embed_stage, "EMBED_AHEAD_PAGES", 20)  # thirty pages: long enough to be embedded ahead
     document_id = add_document(ctx, "thirty_pages.pdf")
     with ctx.session() as session:
         lifecycle.begin_stage(session, document_id, Stage.PARSE)
@@ -180,3 +182,21 @@ def test_without_redis_claims_do_nothing() -> None:
     claims = AheadClaims(None, "a-document", hold_ms=60_000)
     with claims.held():
         claims.wait(lambda: pytest.fail("nothing to wait for"))
+
+
+def test_embed_does_not_look_for_ahead_steps_of_a_document_too_short_to_have_any(
+    ctx: Context, client: redis.Redis
+) -> None:
+    """A claim held on a thirty-page document (as no parse would send) does not hold its embed up."""
+    document_id = add_document(ctx, "thirty_pages.pdf")
+    with ctx.session() as session:
+        lifecycle.begin_stage(session, document_id, Stage.PARSE)
+    run_parse(stage_run(ctx, document_id))
+    with AheadClaims.of(ctx, document_id).held():
+        finished = in_thread(run_embed, stage_run(ctx, document_id))
+        finished.join(10)
+        assert not finished.is_alive(), "embed waited for a claim it should not have looked for"
+    with Session(ctx.engine) as session:
+        document = session.get(Document, document_id)
+    assert document is not None
+    assert document.status == Status.COMPLETED
