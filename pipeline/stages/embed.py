@@ -58,7 +58,8 @@ def run_embed(run: StageRun) -> None:
     embedder = ctx.embedder
     with ctx.session() as session:
         hashes_and_texts = session.execute(_CHUNK_TEXTS, {"document_id": document_id}).all()
-        reported, pages_total = session.execute(_COUNTS, {"document_id": document_id}).one()
+        counts = session.execute(_COUNTS, {"document_id": document_id}).first()
+        reported, pages_total = counts if counts is not None else (None, 0)  # deleted: stopped below
         chunk_hashes = [row[0] for row in hashes_and_texts]
         ahead_steps_possible = pages_total > EMBED_AHEAD_PAGES
         cached = set() if ahead_steps_possible else cached_hashes(session, embedder, chunk_hashes)

@@ -24,6 +24,9 @@ from pipeline.models import CachedEmbedding, Chunk, Document, Event, Page, Stage
 from pipeline.models.types import utcnow
 from pipeline.schema import upgrade as upgrade_schema
 from pipeline.settings import Settings
+from pipeline.stages.embed import run_embed
+from pipeline.stages.pacing import Deadline
+from pipeline.stages.run import StageRun
 from tests.conftest import FIXTURES
 
 
@@ -99,6 +102,12 @@ def test_progress_on_a_deleted_document_stops_the_stage(ctx: Context) -> None:
         session.delete(session.get(Document, document_id))
     with pytest.raises(StopProcessing), ctx.session() as session:
         lifecycle.advance(session, document_id, pages_parsed=2)
+
+
+def test_embed_handed_a_deleted_document_stops(ctx: Context) -> None:
+    """Handed-over messages start with no read of the document: embed meets the deletion itself."""
+    with pytest.raises(StopProcessing):
+        run_embed(StageRun(ctx, "no-such-document", "normal", Deadline("embed", 60)))
 
 
 def test_events_number_from_one_and_carry_the_counters(ctx: Context, worker: Worker) -> None:
