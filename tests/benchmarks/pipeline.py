@@ -13,7 +13,10 @@
   compared (a shared 2-core machine is noisy: single runs of the same code vary by a third).
 - Floor: the same work in one program with no queue: a process per core parsing (pypdf with
   pdfline's fast paths), batched embedding requests with pdfline's batch size and concurrency
-  limit, bulk inserts into SQLite.
+  limit, bulk inserts into SQLite. Each document's batches go out on their own, as the issue's floor
+  does; a second floor (``floor-m``) sends them through pdfline's own lanes with no gate, which
+  merge the batches that wait together as pdfline does, so that what merging gains is not counted
+  as the queue's.
 - Busy cores: how many of the machine's cores were busy during each run, on average (every
   process's work, from ``/proc/stat``): what a side left idle it spent waiting, not computing.
   Stolen cores beside it: the time the hypervisor gave other guests (steal), a CPU the run lacked.
@@ -39,6 +42,7 @@ import argparse
 import array
 import concurrent.futures
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -66,6 +70,7 @@ from pipeline.chunking import chunk_pages  # noqa: E402
 from pipeline.cli.local_redis import free_port  # noqa: E402
 from pipeline.embedders import OpenAIEmbedder  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
+from pipeline.stages.provider_lanes import ProviderLanes  # noqa: E402
 from tests.benchmarks import sse_fanout  # noqa: E402
 from tests.support.embedding_server import FakeEmbeddingServer, encode_cheap_vectors  # noqa: E402
 
@@ -135,7 +140,7 @@ def _parse(path: str) -> tuple[str, list[str]]:
 class Floor:
     """The work of one document with no queue: chunking, batched embedding requests, a bulk insert."""
 
-    def __init__(self, server: FakeEmbeddingServer, workdir: Path) -> None:
+    def __init__(self, server: FakeEmbeddingServer, workdir: Path, *, merging: bool) -> None:
         self.settings = Settings()
         # pdfline's own client, so both sides pay the same for each answer.
         self.embedder = OpenAIEmbedder(
@@ -146,13 +151,28 @@ class Floor:
         self.lock = threading.Lock()
         #: Every embedding request goes through here: pdfline's concurrency limit, shared by all documents.
         self.requests = concurrent.futures.ThreadPoolExecutor(self.settings.embedding_concurrency)
+        #: Or pdfline's lanes with no gate: as wide, and merging the batches that wait together.
+        self.lanes = (
+            ProviderLanes(
+                None,
+                self.settings.embedding_concurrency,
+                merged=self.embedder.embed,
+                max_inputs=self.settings.embedding_batch_size,
+            )
+            if merging
+            else None
+        )
 
     def embed_and_store(self, path: str, texts: list[str]) -> None:
         settings = self.settings
         specs = chunk_pages(texts, size=settings.chunk_size, overlap=settings.chunk_overlap)
         size = settings.embedding_batch_size
         batches = [[s.text for s in specs[start : start + size]] for start in range(0, len(specs), size)]
-        answers = [self.requests.submit(self.embedder.embed, batch) for batch in batches]
+        if self.lanes is not None:
+            calls = [functools.partial(self.embedder.embed, batch) for batch in batches]
+            answers = self.lanes.submit(calls, inputs=batches)
+        else:
+            answers = [self.requests.submit(self.embedder.embed, batch) for batch in batches]
         vectors = [vector for answer in answers for vector in answer.result()]
         rows = [(path, s.index, s.text, array.array("f", v).tobytes()) for s, v in zip(specs, vectors, strict=True)]
         with self.lock, self.database:
@@ -163,10 +183,12 @@ class Floor:
         self.database.close()
 
 
-def run_floor(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, workdir: Path) -> Run:
+def run_floor(
+    documents: list[tuple[Path, int]], server: FakeEmbeddingServer, workdir: Path, *, merging: bool = False
+) -> Run:
     """A process per core parsing; each parsed document's batches all requested at once, through
-    one pool as wide as pdfline's embedding concurrency."""
-    floor = Floor(server, workdir)
+    one pool as wide as pdfline's embedding concurrency (or lanes as wide, ``merging``)."""
+    floor = Floor(server, workdir, merging=merging)
     cpu_before = _own_cpu_s()
     busy = BusyCores()
     latencies: list[float] = []
@@ -186,26 +208,30 @@ def run_floor(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, wo
     wall, busy_cores, stolen_cores = busy.until(time.perf_counter())
     documents_pool.shutdown()
     floor.close()
+    name, pages = "floor-m" if merging else "floor", sum(p for _, p in documents)
     return Run(
-        "floor", len(documents), sum(p for _, p in documents), wall, _own_cpu_s() - cpu_before, latencies, parser_rss,
-        busy_cores, stolen_cores,
-    )  # fmt: skip
+        name, len(documents), pages, wall, _own_cpu_s() - cpu_before, latencies, parser_rss, busy_cores, stolen_cores
+    )
 
 
 def compare(
     documents: list[tuple[Path, int]], server: FakeEmbeddingServer, workdir: Path, repeat: int
-) -> tuple[Run, Run]:
-    """The floor and pdfline taking turns, so both see the same noise from neighbours; the runs with
-    the median wall time of each."""
-    floors, pdflines = [], []
+) -> tuple[Run, Run, Run]:
+    """The floor, the merging floor and pdfline taking turns, so all see the same noise from
+    neighbours; the runs with the median wall time of each."""
+    floors, merging_floors, pdflines = [], [], []
     for _ in range(repeat):
         floors.append(run_floor(documents, server, workdir))
         print(floors[-1].report())
         requests_before = len(server.requests)
+        merging_floors.append(run_floor(documents, server, workdir, merging=True))
+        print(merging_floors[-1].report())
+        print(f"  embedding requests: {len(server.requests) - requests_before}")
+        requests_before = len(server.requests)
         pdflines.append(run_pdfline(documents, server, workdir))
         print(pdflines[-1].report())
         print(f"  embedding requests: {len(server.requests) - requests_before}, max in flight {server.max_in_flight}")
-    return _median_run(floors), _median_run(pdflines)
+    return _median_run(floors), _median_run(merging_floors), _median_run(pdflines)
 
 
 def by_size(pages: int, server: FakeEmbeddingServer, workdir: Path, repeat: int) -> str:
@@ -214,10 +240,11 @@ def by_size(pages: int, server: FakeEmbeddingServer, workdir: Path, repeat: int)
     lines = [f"by document size, about {pages} pages each (medians of {repeat}):"]
     for plan in ((pages // 5, 0, 0), (0, pages // 30, 0), (0, 0, max(1, pages // 300))):
         documents = corpus(*plan)
-        floor, pdfline = compare(documents, server, workdir, repeat)
+        floor, merging_floor, pdfline = compare(documents, server, workdir, repeat)
         lines.append(
             f"  {len(documents):4} of {documents[0][1]:3} pages: floor {_rates(floor)}; pdfline {_rates(pdfline)}; "
-            f"pdfline / floor {floor.wall_s / pdfline.wall_s:.2f}"
+            f"pdfline / floor {floor.wall_s / pdfline.wall_s:.2f}; "
+            f"pdfline / merging floor {merging_floor.wall_s / pdfline.wall_s:.2f}"
         )
     return "\n".join(lines)
 
@@ -384,7 +411,7 @@ def overhead(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, wor
     the upload, the hops between stages, the progress and event writes."""
     small = [path for path, pages in documents if pages == 5]
     warm_up, small = small[count : count + WARM_UP], small[:count]
-    floor = Floor(server, workdir)
+    floor = Floor(server, workdir, merging=False)
     direct_times = []
     for number, path in enumerate([*warm_up, *small]):
         started = time.perf_counter()
@@ -558,9 +585,10 @@ def main() -> None:
     server = embedding_server()
     try:
         with tempfile.TemporaryDirectory(prefix="pdfline-bench-") as workdir:
-            floor, pdfline = compare(documents, server, Path(workdir), args.repeat)
-            print(f"median of {args.repeat}:\n{floor.report()}\n{pdfline.report()}")
+            floor, merging_floor, pdfline = compare(documents, server, Path(workdir), args.repeat)
+            print(f"median of {args.repeat}:\n{floor.report()}\n{merging_floor.report()}\n{pdfline.report()}")
             print(f"pdfline / floor throughput: {floor.wall_s / pdfline.wall_s:.2f}")
+            print(f"pdfline / merging floor throughput: {merging_floor.wall_s / pdfline.wall_s:.2f}")
             if args.by_size:
                 print(by_size(args.by_size, server, Path(workdir), args.repeat))
             if args.overhead_runs:
