@@ -365,7 +365,9 @@ def run_pdfline(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, 
 
 class Finishes:
     """Terminal events from ``/events``: a user's way to learn a document is done, and one that adds
-    no load while waiting (polling every few milliseconds would take a core from the pipeline)."""
+    no load while waiting (polling every few milliseconds would take a core from the pipeline). A
+    stream that fails or ends fails the waits at once, with its cause, instead of leaving them to
+    their timeouts."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -373,21 +375,30 @@ class Finishes:
         self.finished: dict[str, threading.Event] = {}
         self.seen_at: dict[str, float] = {}
         self.connected = threading.Event()
+        self.closed = threading.Event()
+        self.error: BaseException | None = None
         threading.Thread(target=self._listen, daemon=True).start()
-        if not self.connected.wait(30):
-            raise RuntimeError("could not open /events")
+        if not self.connected.wait(30) or self.closed.is_set():
+            raise RuntimeError(f"could not open /events: {self.error or 'no answer in 30 s'}")
 
     def _listen(self) -> None:
-        with (
-            httpx.Client(timeout=httpx.Timeout(10, read=None)) as client,
-            connect_sse(client, "GET", f"{self.url}/events") as source,
-        ):
+        try:
+            with (
+                httpx.Client(timeout=httpx.Timeout(10, read=None)) as client,
+                connect_sse(client, "GET", f"{self.url}/events") as source,
+            ):
+                source.response.raise_for_status()
+                self.connected.set()
+                for sse in source.iter_sse():
+                    if sse.event in ("completed", "failed", "canceled"):
+                        document_id = json.loads(sse.data)["document_id"]
+                        self.seen_at.setdefault(document_id, time.perf_counter())
+                        self._event(document_id).set()
+        except Exception as exc:
+            self.error = exc
+        finally:
+            self.closed.set()
             self.connected.set()
-            for sse in source.iter_sse():
-                if sse.event in ("completed", "failed", "canceled"):
-                    document_id = json.loads(sse.data)["document_id"]
-                    self.seen_at.setdefault(document_id, time.perf_counter())
-                    self._event(document_id).set()
 
     def _event(self, document_id: str) -> threading.Event:
         with self.lock:
@@ -395,8 +406,12 @@ class Finishes:
 
     def wait(self, document_id: str, timeout: float = 120) -> float:
         """When the document's end was seen (``time.perf_counter()``)."""
-        if not self._event(document_id).wait(timeout):
-            raise RuntimeError(f"document {document_id} did not finish in {timeout:g}s")
+        finished, deadline = self._event(document_id), time.monotonic() + timeout
+        while not finished.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+            if self.closed.is_set():
+                raise RuntimeError(f"/events ended before document {document_id} finished: {self.error}")
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"document {document_id} did not finish in {timeout:g}s")
         return self.seen_at[document_id]
 
 
@@ -445,6 +460,10 @@ def overhead(documents: list[tuple[Path, int]], server: FakeEmbeddingServer, wor
     )
 
 
+#: The large document's run gives up after this long, as ``Finishes.wait`` does for the others.
+BIG_TIMEOUT_S = 600
+
+
 def big(pages: int, server: FakeEmbeddingServer, workdir: Path) -> str:
     path = CACHE / f"big-{pages}.pdf"
     if not path.exists():
@@ -454,6 +473,7 @@ def big(pages: int, server: FakeEmbeddingServer, workdir: Path) -> str:
         started = time.perf_counter()
         (document_id,) = up.upload([path])
         last_state, last_change, longest_still = None, time.perf_counter(), 0.0
+        deadline = started + BIG_TIMEOUT_S
         while True:
             document = up.http.get(f"/documents/{document_id}").json()
             state = (
@@ -466,8 +486,10 @@ def big(pages: int, server: FakeEmbeddingServer, workdir: Path) -> str:
             if state != last_state:
                 longest_still = max(longest_still, now - last_change)
                 last_state, last_change = state, now
-            if document["status"] in ("completed", "failed"):
+            if document["status"] in ("completed", "failed", "canceled"):
                 break
+            if now > deadline:
+                raise RuntimeError(f"the {pages}-page PDF did not finish in {BIG_TIMEOUT_S:g}s: {document['status']}")
             time.sleep(0.05)
         wall = time.perf_counter() - started
         rss = [_peak_rss_mb(pid) for pid in up.workers()]
