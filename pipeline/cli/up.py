@@ -56,7 +56,7 @@ def worker_commands(
     that is also parsing, each step of handing a provider slot on (the answer read, the slot freed,
     the next request sent) waited for the parsing thread to let go of the GIL. In a process of their
     own they keep the provider busier: on the mixed benchmark corpus, 456-488 pages/s against
-    423-454 with every process taking every queue (see the README's benchmark). Its threads:
+    423-454 with every process taking every queue (tests/benchmarks/README.md). Its threads:
     ``VECTOR_THREADS_PER_SLOT`` for each request the provider allows in flight. An embed message
     holds its thread while its batches wait for a lane, and the lanes merge the batches that wait
     together (``pipeline.stages.provider_lanes``): with a thread per slot and two, 240 five-page

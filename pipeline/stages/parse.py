@@ -45,7 +45,7 @@ from pipeline.stages.run import StageRun
 #: unread: enough left to read for the early embedding to be done before the hand-over, and not so
 #: often that each message re-reads and re-chunks the opening pages for little. It commits its pages
 #: then, without waiting for the progress interval: a 300-page PDF is read in about half a second,
-#: and one sent at the interval's first commit came too late to be of use (see the README).
+#: and one sent at the interval's first commit came too late to be of use (see tests/benchmarks/README.md).
 EMBED_AHEAD_PAGES = 50
 #: The document's page counters, recounted from the stored pages by the same statement that sets them.
 PAGE_COUNTS = {

@@ -19,7 +19,7 @@ breaker and a limit on requests in flight, checked together in one script. The s
 
 Asking the circuit, taking a slot, letting it go and closing the circuit were four round trips
 around each request, as two modules; they are one script to take a slot and one to keep it or let
-it go (see the README's benchmark for what each saved).
+it go (see the benchmark log, tests/benchmarks/README.md, for what each saved).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ keeps it for the next one while the process has batches waiting and no other pro
 slot: one round trip to Redis between two requests. Before, every embed message had a pool of
 threads as wide as the limit, each request took a slot and let it go in round trips of its own,
 and each release woke a waiting thread to take it: more threads, more round trips, more CPU a
-page for the same requests (see the README's benchmark).
+page for the same requests (see the benchmark log, tests/benchmarks/README.md).
 
 Batches are taken a submitter at a time in turn, so a big document does not hold up a small one's.
 Batches submitted with their inputs are merged: a lane that finds several waiting sends as many in

@@ -38,13 +38,13 @@ def test_the_parse_queues_of_every_priority_get_the_parse_prefetch(monkeypatch: 
 
 def test_a_worker_process_takes_one_parse_at_a_time_by_default() -> None:
     """Two parses in one process share its core (the GIL) while another process may stand idle;
-    the mixed-corpus benchmark ran 3-5% faster with one (README, "Pipeline benchmark")."""
+    the mixed-corpus benchmark ran 3-5% faster with one (tests/benchmarks/README.md)."""
     assert prefetches(booted_broker(threads=4), PARSE_QUEUES) == [1, 1, 1]
 
 
 def test_embed_messages_leave_a_thread_for_the_parses(monkeypatch: pytest.MonkeyPatch) -> None:
     """Embed messages mostly wait on the provider: as many of them as threads left a process's
-    core idle while its parse waited for a thread (README, "Pipeline benchmark")."""
+    core idle while its parse waited for a thread (tests/benchmarks/README.md)."""
     assert prefetches(booted_broker(threads=4), VECTORS_QUEUES) == [3, 3, 3]
     assert prefetches(booted_broker(threads=1), VECTORS_QUEUES) == [1, 1, 1], "never none at all"
     # Two parses in hand (one worker process) share the thread left and any an embed frees: with
