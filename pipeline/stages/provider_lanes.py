@@ -14,7 +14,9 @@ one request as ``max_inputs`` allows (one small document's batch is a few inputs
 charges its fixed cost per request), and hands each submitter its own part of the answer. Nothing
 waits for a request to fill up: only batches already waiting for a lane are merged, so a lone
 document goes out as it would have. A merged request the provider rejects is sent again part by
-part, so that only the document whose input it refused fails.
+part, so that only the document whose input it refused fails. A merged request runs with the log
+fields of every submitter it carries, as lists (``document_ids``, ...), so that what it logs names
+each document.
 Lanes start when batches are submitted and end when none is left; they are not daemon threads, so a
 worker shutting down lets its slots go instead of leaving them to expire.
 """
@@ -30,6 +32,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import structlog
 
 from pipeline.errors import EmbeddingRejected
 from pipeline.stages.provider_gate import CircuitOpen, ProviderGate
@@ -163,7 +167,7 @@ class ProviderLanes:
         assert self.merged is not None
         inputs = [text for batch in batches for text in batch.inputs or ()]
         try:
-            results = self.merged(inputs)
+            results = _merged_context(batches).run(self.merged, inputs)
         except EmbeddingRejected:  # one part's input, most likely: each alone, and only its own fails
             return all([batch.send() for batch in batches])
         except BaseException as exc:  # the provider's state, not an input's: every part hears of it
@@ -216,3 +220,17 @@ class ProviderLanes:
         if not batches:
             self._submitters.popleft()
         return batch
+
+
+def _merged_context(batches: list[_Batch]) -> contextvars.Context:
+    """A context for one request made for several submitters: each of their log fields bound as the
+    list of its distinct values, under its name made plural (``document_id`` → ``document_ids``)."""
+    fields: dict[str, list[Any]] = {}
+    for batch in batches:
+        for name, value in batch.context.run(structlog.contextvars.get_contextvars).items():
+            values = fields.setdefault(f"{name}s", [])
+            if value not in values:
+                values.append(value)
+    context = contextvars.Context()
+    context.run(structlog.contextvars.bind_contextvars, **fields)
+    return context

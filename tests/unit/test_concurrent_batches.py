@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import pytest
+import structlog
 
 from pipeline.errors import EmbeddingRejected, StageTimeLimit
 from pipeline.stages.concurrent_batches import ConcurrentCalls
@@ -188,6 +189,28 @@ def test_a_merged_request_the_provider_rejects_is_sent_again_part_by_part() -> N
         futures[1].result(10)
     assert futures[2].result(10) == ["vector of c1"]
     assert provider.requests == [["a1", "bad", "c1"], ["a1"], ["bad"], ["c1"]]
+
+
+def test_a_merged_request_logs_with_every_document_it_carries() -> None:
+    """Each submitter's log fields reach the request made for it; merged, as lists."""
+    seen: list[dict[str, object]] = []
+
+    def provider(inputs: Sequence[str]) -> list[str]:
+        seen.append(structlog.contextvars.get_contextvars())
+        return list(inputs)
+
+    held = FirstHeld("first")
+    lanes = ProviderLanes(None, 1, merged=provider, max_inputs=64)
+    lanes.submit([held.call("first")])
+    assert held.first_sent.wait(10)
+    futures = []
+    for document, texts in (("doc-a", ["a1"]), ("doc-b", ["b1", "b2"]), ("doc-a", ["a2"])):
+        with structlog.contextvars.bound_contextvars(document_id=document, stage="embed"):
+            futures += lanes.submit([lambda texts=texts: provider(texts)], inputs=[texts])
+    held.go_on.set()
+    assert [f.result(10) for f in futures] == [["a1"], ["b1", "b2"], ["a2"]]
+    assert seen == [{"document_ids": ["doc-a", "doc-b"], "stages": ["embed"]}]
+    assert structlog.contextvars.get_contextvars() == {}, "the submitter's own context is left as it was"
 
 
 def test_batches_submitted_without_their_inputs_are_never_merged() -> None:
