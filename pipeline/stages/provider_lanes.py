@@ -223,14 +223,15 @@ class ProviderLanes:
 
 
 def _merged_context(batches: list[_Batch]) -> contextvars.Context:
-    """A context for one request made for several submitters: each of their log fields bound as the
-    list of its distinct values, under its name made plural (``document_id`` → ``document_ids``)."""
+    """The lane's context for one request made for several submitters, with each of their log fields
+    bound as the list of its distinct values, under its name made plural (``document_id`` →
+    ``document_ids``)."""
     fields: dict[str, list[Any]] = {}
     for batch in batches:
         for name, value in batch.context.run(structlog.contextvars.get_contextvars).items():
             values = fields.setdefault(f"{name}s", [])
             if value not in values:
                 values.append(value)
-    context = contextvars.Context()
+    context = contextvars.copy_context()
     context.run(structlog.contextvars.bind_contextvars, **fields)
     return context
